@@ -1,0 +1,44 @@
+# Two set-up commands, both idempotent: `make demo` and `make test`.
+# Each creates .venv, installs setlist with its Python dependencies and, where it can
+# (root with apt), the system libVLC packages live playback needs.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.setlist-installed
+
+.PHONY: setup system-deps demo test lint schema clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@PYTHON=$(PYTHON) sh scripts/system-deps.sh
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup
+	@echo "== the shipped arc templates"
+	$(BIN)/setlist arcs list
+	@echo
+	@echo "== one arc as a timeline"
+	$(BIN)/setlist arcs show ketamine-im-psychedelic
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Regenerate arcs/schema.json after changing the arc format (a test checks it is current).
+schema: setup
+	$(BIN)/setlist arcs schema -o arcs/schema.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info

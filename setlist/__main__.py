@@ -1,0 +1,5 @@
+"""`python -m setlist` runs the CLI."""
+
+from setlist.cli import main
+
+main()

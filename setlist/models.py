@@ -1,0 +1,297 @@
+"""The domain model: frozen, slotted value types shared by every layer.
+
+Pure: no I/O, no clock. Values are validated on construction so a model that exists is a
+model that makes sense; change one with `dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from setlist.errors import ArcError
+from setlist.units import format_duration
+
+#: The four phases every ketamine arc is described in; custom names are allowed too.
+CANONICAL_PHASES = ("onset", "peak", "return", "integration")
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class Vocals(StrEnum):
+    """How a phase treats sung or spoken voice (lyrics pull a dissociated listener out)."""
+
+    NONE = "none"
+    ALLOW = "allow"
+    PREFER = "prefer"
+
+
+@dataclass(frozen=True, slots=True)
+class TempoRange:
+    """Inclusive BPM range; half- and double-time readings are the planner's business."""
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.low <= self.high:
+            raise ValueError(f"tempo range {self.low}-{self.high} is not increasing")
+
+    def __str__(self) -> str:
+        return f"{self.low:g}-{self.high:g} BPM"
+
+
+@dataclass(frozen=True, slots=True)
+class TagRule:
+    """Tags to prefer and to avoid; avoided tags are never traded for a better fit."""
+
+    prefer: tuple[str, ...] = ()
+    avoid: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        both = set(self.prefer) & set(self.avoid)
+        if both:
+            raise ValueError(f"tags both preferred and avoided: {', '.join(sorted(both))}")
+
+
+@dataclass(frozen=True, slots=True)
+class DurationBounds:
+    """How long a phase may last; equal bounds make it fixed, others let it absorb slack."""
+
+    minimum: float
+    nominal: float
+    maximum: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.minimum <= self.nominal <= self.maximum:
+            raise ValueError(
+                f"duration bounds must satisfy 0 < min <= nominal <= max, got "
+                f"{self.minimum:g}s <= {self.nominal:g}s <= {self.maximum:g}s"
+            )
+
+    @classmethod
+    def fixed(cls, seconds: float) -> DurationBounds:
+        return cls(seconds, seconds, seconds)
+
+    @property
+    def is_fixed(self) -> bool:
+        return self.minimum == self.maximum
+
+
+@dataclass(frozen=True, slots=True)
+class Keyframe:
+    """An intensity value at a time in its phase: seconds, a fraction, or unset (spread)."""
+
+    value: float
+    seconds: float | None = None
+    fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.value <= 1.0:
+            raise ValueError(f"intensity {self.value:g} is outside 0-1")
+        if self.seconds is not None and self.fraction is not None:
+            raise ValueError("a keyframe has either seconds or a fraction, not both")
+
+
+@dataclass(frozen=True, slots=True)
+class Curve:
+    """A phase's target intensity: piecewise linear through its keyframes."""
+
+    keyframes: tuple[Keyframe, ...]
+
+    def __post_init__(self) -> None:
+        if not self.keyframes:
+            raise ValueError("an intensity curve needs at least one value")
+
+    @classmethod
+    def constant(cls, value: float) -> Curve:
+        return cls((Keyframe(value),))
+
+    def knots(self, duration: float) -> tuple[FloatArray, FloatArray]:
+        """Keyframe positions as fractions of `duration` (unset ones spread evenly).
+
+        The first unset keyframe sits at the phase start, the last at its end, and unset
+        ones between known neighbours are spaced evenly. Raises `ValueError` when times
+        do not strictly increase, since a step in the target would demand a jolt.
+        """
+        n = len(self.keyframes)
+        xs = np.full(n, np.nan)
+        for i, k in enumerate(self.keyframes):
+            if k.fraction is not None:
+                xs[i] = k.fraction
+            elif k.seconds is not None:
+                xs[i] = k.seconds / duration
+        if n == 1 and np.isnan(xs[0]):
+            xs[0] = 0.0
+        if np.isnan(xs[0]):
+            xs[0] = 0.0
+        if np.isnan(xs[-1]):
+            xs[-1] = max(1.0, float(np.nanmax(xs)))
+        known = np.flatnonzero(~np.isnan(xs))
+        for a, b in itertools.pairwise(known):
+            if b - a > 1:
+                xs[a : b + 1] = np.linspace(xs[a], xs[b], b - a + 1)
+        if n > 1 and np.any(np.diff(xs) <= 0):
+            raise ValueError("keyframe times must strictly increase")
+        if xs[-1] > 1.0 + 1e-9:
+            raise ValueError(
+                f"a keyframe lies at {format_duration(xs[-1] * duration)}, after the phase "
+                f"ends ({format_duration(duration)})"
+            )
+        ys = np.array([k.value for k in self.keyframes], dtype=np.float64)
+        return xs, ys
+
+    def sample(self, fractions: FloatArray, duration: float) -> FloatArray:
+        """Intensity at positions given as fractions of the phase (held flat at the ends)."""
+        xs, ys = self.knots(duration)
+        return np.interp(fractions, xs, ys)
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """One stretch of the session with its own musical brief."""
+
+    name: str
+    duration: float
+    intensity: Curve
+    bounds: DurationBounds | None = None
+    tempo: TempoRange | None = None
+    vocals: Vocals = Vocals.ALLOW
+    tags: TagRule = field(default_factory=TagRule)
+    crossfade: float = 8.0
+    volume_db: float = 0.0
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValueError("a phase needs a name")
+        if self.duration <= 0:
+            raise ValueError(f"phase {self.name!r} has no duration")
+        b = self.bounds
+        if b is not None and not b.minimum - 1e-6 <= self.duration <= b.maximum + 1e-6:
+            raise ValueError(
+                f"phase {self.name!r} lasts {self.duration:g}s, outside its bounds "
+                f"{b.minimum:g}-{b.maximum:g}s"
+            )
+        if not 0 <= self.crossfade < self.duration:
+            raise ValueError(f"phase {self.name!r}: crossfade must be shorter than the phase")
+        if self.volume_db > 0:
+            raise ValueError("volume above 0 dB would boost music past its normalised level")
+        self.intensity.knots(self.duration)
+
+    @property
+    def flexible(self) -> bool:
+        return self.bounds is not None and not self.bounds.is_fixed
+
+
+@dataclass(frozen=True, slots=True)
+class Arc:
+    """A session template with resolved phase durations; time 0 is the session start."""
+
+    name: str
+    phases: tuple[Phase, ...]
+    description: str = ""
+    dose_at: float = 0.0
+    tolerance: float = 30.0
+    origin: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.phases:
+            raise ValueError("an arc needs at least one phase")
+        names = [p.name.casefold() for p in self.phases]
+        if len(set(names)) != len(names):
+            raise ValueError("phase names must be unique")
+        if not 0 <= self.dose_at < self.length:
+            raise ValueError("the dose time must fall within the session")
+        if self.tolerance < 0:
+            raise ValueError("tolerance cannot be negative")
+
+    @property
+    def length(self) -> float:
+        """Session length in seconds."""
+        return float(sum(p.duration for p in self.phases))
+
+    @property
+    def starts(self) -> FloatArray:
+        """Start time of each phase, seconds from session start."""
+        return np.concatenate(([0.0], np.cumsum([p.duration for p in self.phases])[:-1]))
+
+    @property
+    def ends(self) -> FloatArray:
+        return np.cumsum([p.duration for p in self.phases]).astype(np.float64)
+
+    def phase_index_at(self, t: npt.ArrayLike) -> npt.NDArray[np.intp]:
+        """Index of the phase playing at each time (clamped to the first and last)."""
+        idx = np.searchsorted(self.ends, np.asarray(t, dtype=np.float64), side="right")
+        return np.clip(idx, 0, len(self.phases) - 1)
+
+    def intensity_at(self, t: npt.ArrayLike) -> FloatArray | float:
+        """Target intensity at time(s) `t` in seconds; vectorised for the planner.
+
+        Each phase's curve is evaluated in its own span, so a deliberate change of level
+        at a boundary is kept rather than smeared across it. Times outside the session
+        hold the first or last value.
+        """
+        times = np.asarray(t, dtype=np.float64)
+        flat = np.atleast_1d(times)
+        out = np.empty(flat.shape, dtype=np.float64)
+        idx = self.phase_index_at(flat)
+        starts = self.starts
+        for i, phase in enumerate(self.phases):
+            mask = idx == i
+            if mask.any():
+                frac = np.clip((flat[mask] - starts[i]) / phase.duration, 0.0, 1.0)
+                out[mask] = phase.intensity.sample(frac, phase.duration)
+        if times.ndim == 0:
+            return float(out[0])
+        return out.reshape(times.shape)
+
+    def with_length(self, seconds: float) -> Arc:
+        """The same arc lasting `seconds`, flexible phases absorbing the difference."""
+        durations = distribute([_bounds_of(p) for p in self.phases], seconds)
+        phases = tuple(replace(p, duration=d) for p, d in zip(self.phases, durations, strict=True))
+        return Arc(
+            self.name,
+            phases,
+            self.description,
+            min(self.dose_at, seconds * 0.5),
+            self.tolerance,
+            self.origin,
+        )
+
+
+def _bounds_of(phase: Phase) -> DurationBounds:
+    return phase.bounds or DurationBounds.fixed(phase.duration)
+
+
+def distribute(bounds: list[DurationBounds], length: float) -> list[float]:
+    """Durations that sum to `length`, flexible phases moving from nominal within bounds.
+
+    Slack is shared in proportion to each phase's nominal length (a long phase stretches
+    more than a short one), re-sharing what a phase cannot take once it hits a bound.
+    Raises `ArcError` when the bounds cannot reach `length`.
+    """
+    lo = sum(b.minimum for b in bounds)
+    hi = sum(b.maximum for b in bounds)
+    if not lo - 1e-6 <= length <= hi + 1e-6:
+        span = format_duration(lo) if lo == hi else f"{format_duration(lo)}-{format_duration(hi)}"
+        raise ArcError(f"the phases can last {span} in all, not {format_duration(length)}")
+    durations = [b.nominal for b in bounds]
+    for _ in range(len(bounds) + 1):
+        slack = length - sum(durations)
+        if abs(slack) < 1e-9:
+            break
+        movable = [
+            i
+            for i, b in enumerate(bounds)
+            if (slack > 0 and durations[i] < b.maximum) or (slack < 0 and durations[i] > b.minimum)
+        ]
+        weight = sum(bounds[i].nominal for i in movable)
+        for i in movable:
+            b = bounds[i]
+            durations[i] = min(b.maximum, max(b.minimum, durations[i] + slack * b.nominal / weight))
+    return durations
