@@ -295,3 +295,72 @@ def distribute(bounds: list[DurationBounds], length: float) -> list[float]:
             b = bounds[i]
             durations[i] = min(b.maximum, max(b.minimum, durations[i] + slack * b.nominal / weight))
     return durations
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What analysis measured from a track's audio (all pure numbers, no provenance).
+
+    `envelope` holds the intensity (0-1) every `envelope_step` seconds, so the planner
+    can follow how a track moves rather than only its average. Loudness follows
+    ITU-R BS.1770 / EBU R128; `peak_dbfs` caps how far normalisation may raise a track.
+    """
+
+    duration: float
+    loudness_lufs: float
+    loudness_range_lu: float
+    peak_dbfs: float
+    intensity: float
+    envelope: tuple[float, ...]
+    envelope_step: float
+    tempo_bpm: float | None
+    tempo_confidence: float
+    lead_silence: float
+    trail_silence: float
+    brightness_hz: float
+    onset_rate: float
+    voice: float
+    version: int
+
+    def __post_init__(self) -> None:
+        if self.duration < 0:
+            raise ValueError("duration cannot be negative")
+        if not 0.0 <= self.intensity <= 1.0:
+            raise ValueError(f"intensity {self.intensity} is outside 0-1")
+        if self.envelope_step <= 0:
+            raise ValueError("envelope step must be positive")
+        if not 0.0 <= self.tempo_confidence <= 1.0 or not 0.0 <= self.voice <= 1.0:
+            raise ValueError("confidences lie within 0-1")
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """A piece of music the planner can place: identity, tags and (maybe) features.
+
+    `uri` is what a player opens (a file path, or `spotify:track:...`); `tags` are
+    lower-case words from genres and therapists' annotations.
+    """
+
+    id: int
+    uri: str
+    title: str
+    duration: float
+    artist: str = ""
+    album: str = ""
+    album_artist: str = ""
+    genre: str = ""
+    source: str = "local"
+    track_number: int | None = None
+    disc_number: int | None = None
+    year: int | None = None
+    isrc: str = ""
+    bpm: float | None = None
+    language: str = ""
+    tags: tuple[str, ...] = ()
+    features: Features | None = None
+
+    def __post_init__(self) -> None:
+        if self.duration < 0:
+            raise ValueError("duration cannot be negative")
+        if not self.uri:
+            raise ValueError("a track needs a uri")
