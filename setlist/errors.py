@@ -44,8 +44,11 @@ class Problem:
         return f"{where}: {prefix}{what}"
 
 
-class ArcError(SetlistError):
-    """An arc template is malformed, unknown or inconsistent."""
+class DataFileError(SetlistError):
+    """A YAML file a person wrote (arc, annotations, profile) is malformed.
+
+    Holds every located `Problem` so a validator can print them all, one per line.
+    """
 
     exit_code = 2
 
@@ -64,8 +67,16 @@ class ArcError(SetlistError):
         return [str(p) for p in self.problems] if self.problems else [self.message]
 
 
+class ArcError(DataFileError):
+    """An arc template is malformed, unknown or inconsistent."""
+
+
 class LibraryError(SetlistError):
     """The music library or its index cannot be used as asked."""
+
+
+class AnnotationsFileError(DataFileError, LibraryError):
+    """An annotations file cannot be imported as written."""
 
 
 class TagReadError(LibraryError):

@@ -95,6 +95,10 @@ class Keyframe:
             raise ValueError(f"intensity {self.value:g} is outside 0-1")
         if self.seconds is not None and self.fraction is not None:
             raise ValueError("a keyframe has either seconds or a fraction, not both")
+        if self.fraction is not None and not 0.0 <= self.fraction <= 1.0:
+            raise ValueError(f"a keyframe at {self.fraction:.0%} lies outside its phase")
+        if self.seconds is not None and self.seconds < 0:
+            raise ValueError("a keyframe time cannot be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +139,13 @@ class Curve:
         for a, b in itertools.pairwise(known):
             if b - a > 1:
                 xs[a : b + 1] = np.linspace(xs[a], xs[b], b - a + 1)
+        if np.nanmax(xs) > 1.0 + 1e-9:
+            raise ValueError(
+                f"a keyframe lies at {format_duration(np.nanmax(xs) * duration)}, after the "
+                f"phase ends ({format_duration(duration)})"
+            )
         if n > 1 and np.any(np.diff(xs) <= 0):
             raise ValueError("keyframe times must strictly increase")
-        if xs[-1] > 1.0 + 1e-9:
-            raise ValueError(
-                f"a keyframe lies at {format_duration(xs[-1] * duration)}, after the phase "
-                f"ends ({format_duration(duration)})"
-            )
         ys = np.array([k.value for k in self.keyframes], dtype=np.float64)
         return xs, ys
 
@@ -254,14 +258,12 @@ class Arc:
         """The same arc lasting `seconds`, flexible phases absorbing the difference."""
         durations = distribute([_bounds_of(p) for p in self.phases], seconds)
         phases = tuple(replace(p, duration=d) for p, d in zip(self.phases, durations, strict=True))
-        return Arc(
-            self.name,
-            phases,
-            self.description,
-            min(self.dose_at, seconds * 0.5),
-            self.tolerance,
-            self.origin,
-        )
+        if self.dose_at >= seconds:
+            raise ArcError(
+                f"a {format_duration(seconds)} session would end before the dose at "
+                f"{format_duration(self.dose_at)}"
+            )
+        return replace(self, phases=phases)
 
 
 def _bounds_of(phase: Phase) -> DurationBounds:
@@ -357,6 +359,7 @@ class Track:
     bpm: float | None = None
     language: str = ""
     tags: tuple[str, ...] = ()
+    vocals: str = "unknown"
     features: Features | None = None
 
     def __post_init__(self) -> None:
@@ -364,3 +367,34 @@ class Track:
             raise ValueError("duration cannot be negative")
         if not self.uri:
             raise ValueError("a track needs a uri")
+        if self.vocals not in TRACK_VOCALS:
+            raise ValueError(f"vocals must be one of {', '.join(TRACK_VOCALS)}")
+
+
+#: What a track holds by way of voice: lyrics pull a dissociated listener into words,
+#: wordless voice can serve as another instrument. "unknown" until analysed or annotated.
+TRACK_VOCALS = ("none", "wordless", "lyrics", "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """A therapist's corrections to one track; they override analysis and survive rescans."""
+
+    intensity: float | None = None
+    vocals: str | None = None
+    tempo_bpm: float | None = None
+    never: bool = False
+    tags: tuple[str, ...] = ()
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.intensity is not None and not 0.0 <= self.intensity <= 1.0:
+            raise ValueError(f"intensity {self.intensity:g} is outside 0-1")
+        if self.vocals is not None and self.vocals not in TRACK_VOCALS[:3]:
+            raise ValueError("vocals must be none, wordless or lyrics")
+        if self.tempo_bpm is not None and not 20 <= self.tempo_bpm <= 300:
+            raise ValueError(f"tempo {self.tempo_bpm:g} BPM is outside 20-300")
+
+    @property
+    def empty(self) -> bool:
+        return self == Annotation()

@@ -9,21 +9,24 @@ from __future__ import annotations
 import math
 import re
 
+_NUM = r"(?:\d+(?:\.\d+)?|\.\d+)"
 _HMS = re.compile(
     r"^\s*(?=\d|\.\d)"
-    r"(?:(?P<h>\d+(?:\.\d+)?)\s*h)?\s*"
-    r"(?:(?P<m>\d+(?:\.\d+)?)\s*m(?:in)?)?\s*"
-    r"(?:(?P<s>\d+(?:\.\d+)?)\s*s)?\s*$"
+    rf"(?:(?P<h>{_NUM})\s*h)?\s*"
+    rf"(?:(?P<m>{_NUM})\s*m(?:in)?)?\s*"
+    rf"(?:(?P<s>{_NUM})\s*s)?\s*$"
 )
-_CLOCK = re.compile(r"^\s*(?:(?P<h>\d+):)?(?P<m>\d+):(?P<s>[0-5]\d(?:\.\d+)?)\s*$")
+# h:mm:ss needs minutes under 60; a bare mm:ss may run past the hour (90:00).
+_CLOCK = re.compile(r"^\s*(?:(?P<h>\d+):(?P<mm>[0-5]\d)|(?P<m>\d+)):(?P<s>[0-5]\d(?:\.\d+)?)\s*$")
 _DB = re.compile(r"^\s*(?P<v>[-+]?\d+(?:\.\d+)?)\s*dB\s*$", re.IGNORECASE)
 _PERCENT = re.compile(r"^\s*(?P<v>\d+(?:\.\d+)?)\s*%\s*$")
 _RANGE = re.compile(r"^\s*(?P<a>\d+(?:\.\d+)?)\s*(?:-|\u2013|\.\.)\s*(?P<b>\d+(?:\.\d+)?)\s*$")
 
 #: JSON-Schema (ECMA) patterns matching what the parsers accept, for editor validation.
 DURATION_PATTERN = (
-    r"^\s*(?=\d|\.\d)(\d+(\.\d+)?\s*h)?\s*(\d+(\.\d+)?\s*m(in)?)?\s*(\d+(\.\d+)?\s*s)?\s*$"
-    r"|^\s*(\d+:)?\d+:[0-5]\d(\.\d+)?\s*$"
+    r"^\s*(?=\d|\.\d)((\d+(\.\d+)?|\.\d+)\s*h)?\s*((\d+(\.\d+)?|\.\d+)\s*m(in)?)?\s*"
+    r"((\d+(\.\d+)?|\.\d+)\s*s)?\s*$"
+    r"|^\s*(\d+:[0-5]\d|\d+):[0-5]\d(\.\d+)?\s*$"
 )
 VOLUME_PATTERN = r"^\s*[-+]?\d+(\.\d+)?\s*[dD][bB]\s*$|^\s*\d+(\.\d+)?\s*%\s*$"
 TEMPO_PATTERN = r"^\s*\d+(\.\d+)?\s*(-|\u2013|\.\.)\s*\d+(\.\d+)?\s*$"
@@ -43,7 +46,8 @@ def parse_duration(text: object) -> float:
         return sum(float(m.group(g) or 0) * f for g, f in (("h", 3600), ("m", 60), ("s", 1)))
     m = _CLOCK.match(text)
     if m:
-        return float(m.group("h") or 0) * 3600 + float(m.group("m")) * 60 + float(m.group("s"))
+        minutes = m.group("mm") or m.group("m")
+        return float(m.group("h") or 0) * 3600 + float(minutes) * 60 + float(m.group("s"))
     raise ValueError("expected a duration like '90s', '12m', '1h15m' or '1:15:00'")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from setlist.errors import ArcError, Problem
+from setlist.errors import ArcError, DataFileError, Problem
 
 #: Guard against alias bombs ("billion laughs"): no arc needs more nodes than this.
 MAX_NODES = 50_000
@@ -98,15 +98,16 @@ def _scalar(node: yaml.ScalarNode) -> Any:
 
 
 class _Builder:
-    def __init__(self, origin: str) -> None:
+    def __init__(self, origin: str, error: type[DataFileError]) -> None:
         self.origin = origin
+        self.error = error
         self.count = 0
         self.problems: list[Problem] = []
 
     def build(self, node: yaml.Node, key_mark: Mark | None = None) -> Node:
         self.count += 1
         if self.count > MAX_NODES:
-            raise ArcError(
+            raise self.error(
                 [_problem(self.origin, node.start_mark, f"more than {MAX_NODES} values")],
                 hint="anchors and aliases expand to too much data; write the arc out plainly",
             )
@@ -160,8 +161,8 @@ class _Builder:
         return Node(_scalar(node), mark, key_mark)
 
 
-def parse_yaml(text: str, origin: str) -> Node:
-    """Parse one YAML document into located nodes; raise `ArcError` with positions."""
+def parse_yaml(text: str, origin: str, error: type[DataFileError] = ArcError) -> Node:
+    """Parse one YAML document into located nodes; raise `error` with positions."""
     try:
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
@@ -169,21 +170,19 @@ def parse_yaml(text: str, origin: str) -> Node:
         message = exc.problem or "invalid YAML"
         if exc.context:
             message = f"{message} ({exc.context})"
-        raise ArcError(
+        raise error(
             [_problem(origin, mark, f"YAML syntax error: {message}")],
             hint="check indentation and that every 'key: value' has a space after the colon",
         ) from None
     except yaml.YAMLError as exc:
-        raise ArcError([Problem(origin, 1, 1, "", f"YAML error: {exc}")]) from None
+        raise error([Problem(origin, 1, 1, "", f"YAML error: {exc}")]) from None
     documents = [d for d in documents if d is not None]
     if not documents:
-        raise ArcError([Problem(origin, 1, 1, "", "the file is empty")])
+        raise error([Problem(origin, 1, 1, "", "the file is empty")])
     if len(documents) > 1:
-        raise ArcError(
-            [_problem(origin, documents[1].start_mark, "only one YAML document per file")]
-        )
-    builder = _Builder(origin)
+        raise error([_problem(origin, documents[1].start_mark, "only one YAML document per file")])
+    builder = _Builder(origin, error)
     root = builder.build(documents[0])
     if builder.problems:
-        raise ArcError(builder.problems)
+        raise error(builder.problems)
     return root
