@@ -26,6 +26,12 @@ demo: setup
 	@echo
 	@echo "== one arc as a timeline"
 	$(BIN)/setlist arcs show ketamine-im-psychedelic
+	@echo
+	@echo "== a synthesised demo library (kept in demo/; re-runs reuse it)"
+	$(BIN)/setlist demo-library demo/music
+	@echo
+	@echo "== scanned and analysed into its own index"
+	$(BIN)/setlist library scan demo/music --db demo/library.sqlite
 
 test: setup
 	$(BIN)/ruff check .
@@ -41,4 +47,4 @@ schema: setup
 	$(BIN)/setlist arcs schema -o arcs/schema.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) demo .pytest_cache .ruff_cache build dist *.egg-info

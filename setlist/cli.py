@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shlex
 import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -25,7 +26,10 @@ from setlist.arcs import arc_to_dict, json_schema
 from setlist.charts import intensity_chart
 from setlist.errors import SetlistError
 from setlist.models import Arc
-from setlist.units import format_clock, format_duration
+from setlist.units import format_clock, format_duration, format_length
+
+if TYPE_CHECKING:
+    from setlist.library.index import Index
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -282,6 +286,427 @@ def arcs_schema(output: Path | None) -> None:
 def schema_text() -> str:
     """The schema exactly as `arcs/schema.json` stores it."""
     return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+# -- library ---------------------------------------------------------------------
+def db_option(f: F) -> F:
+    return click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="SETLIST_DB",
+        help="Library index file (default: the platform data folder; env SETLIST_DB).",
+    )(f)
+
+
+def _open_index(db: Path | None) -> Index:
+    # Library modules load numpy, scipy and PyAV: imported on use, so `setlist arcs ...`
+    # and `--help` stay instant.
+    from setlist.library.index import Index
+
+    return Index.open(db)
+
+
+class TerminalProgress:
+    """A progress bar on a terminal, plain periodic lines otherwise (logs, CI, pipes)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+        self.label = ""
+        self.total = 0
+        self.done = 0
+        self.next_line = 0.0
+
+    def start(self, label: str, total: int) -> None:
+        self.label, self.total, self.done = label, total, 0
+        if not self.enabled or total == 0:
+            return
+        if sys.stderr.isatty():
+            self.bar = click.progressbar(length=total, label=label, file=sys.stderr)
+            self.bar.__enter__()
+        else:
+            click.echo(f"{label}: {total} files", err=True)
+            self.next_line = 0.1
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        elif self.enabled and self.total and self.done / self.total >= self.next_line:
+            click.echo(f"{self.label}: {self.done}/{self.total}", err=True)
+            self.next_line = round(self.done / self.total + 0.1, 1)
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@cli.group()
+def library() -> None:
+    """Scan, browse and annotate the local music library."""
+
+
+@library.command("scan")
+@click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path, exists=False))
+@db_option
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=lambda: os.cpu_count() or 1,
+    show_default="all cores",
+    help="Worker processes for reading tags and analysing audio.",
+)
+@click.option("--no-analyze", is_flag=True, help="Read tags only; analyse audio later.")
+@click.option("--strict", is_flag=True, help="Exit 3 if any file could not be read.")
+@json_option
+def library_scan(
+    folders: tuple[Path, ...],
+    db: Path | None,
+    jobs: int,
+    no_analyze: bool,
+    strict: bool,
+    as_json: bool,
+) -> None:
+    """Index the music in FOLDERS (incremental; bad files are reported, not fatal)."""
+    from setlist.library.scan import scan
+
+    with _open_index(db) as index:
+        report = scan(
+            list(folders),
+            index,
+            jobs=jobs,
+            progress=TerminalProgress(enabled=not as_json),
+            analyze=not no_analyze,
+        )
+        stats = index.stats()
+    if as_json:
+        emit_json({**report.to_dict(), "library": stats})
+    else:
+        _print_scan(report, stats)
+    if strict and (report.failed or report.analysis_failed):
+        sys.exit(3)
+
+
+def _print_scan(report: Any, stats: dict[str, Any]) -> None:
+    click.echo(
+        f"scanned {report.seen} files in {report.seconds:.1f}s: {report.new} new, "
+        f"{report.updated} updated, {report.unchanged} unchanged, {report.moved} moved, "
+        f"{report.missing} now missing, {len(report.failed)} unreadable"
+    )
+    if report.analysed or report.analysis_failed:
+        click.echo(
+            f"analysed {_count(report.analysed, 'track')}, "
+            f"{len(report.analysis_failed)} could not be used"
+        )
+    if report.analysis_pending:
+        click.echo(
+            f"{_count(report.analysis_pending, 'track')} awaiting analysis "
+            "(scan without --no-analyze)"
+        )
+    for problem in [*report.failed, *report.analysis_failed, *report.skipped]:
+        click.echo(f"warning: {problem.path}: {problem.reason}", err=True)
+    click.echo()
+    _print_stats(stats)
+
+
+def _print_stats(stats: dict[str, Any]) -> None:
+    click.echo(
+        f"library {stats['db']}: {stats['ok']} tracks ({stats['hours']:.1f} h), "
+        f"{stats['missing']} missing, {stats['failed']} unreadable, "
+        f"{stats['analysed']} analysed, {stats['annotated']} annotated"
+    )
+    if stats["formats"]:
+        click.echo("formats: " + ", ".join(f"{k or '?'} {v}" for k, v in stats["formats"].items()))
+    hist = stats["intensity_histogram"]
+    if any(hist):
+        top = max(hist)
+        click.echo("intensity:")
+        for i, count in enumerate(hist):
+            bar = "#" * round(30 * count / top) if top else ""
+            click.echo(f"  {i / 10:.1f}-{(i + 1) / 10:.1f} {count:>6} {bar}")
+
+
+@library.command("stats")
+@db_option
+@json_option
+def library_stats(db: Path | None, as_json: bool) -> None:
+    """Counts by format and status, hours of music and the intensity histogram."""
+    with _open_index(db) as index:
+        stats = index.stats()
+        stats["problems"] = [{"path": p, "reason": r} for p, r in index.failures()]
+    if as_json:
+        emit_json(stats)
+        return
+    _print_stats(stats)
+    for problem in stats["problems"]:
+        click.echo(f"  unreadable: {problem['path']}: {problem['reason']}")
+
+
+@library.command("list")
+@click.argument("query", required=False, default="")
+@db_option
+@click.option("--missing/--no-missing", default=True, help="Include tracks whose file is gone.")
+@json_option
+def library_list(db: Path | None, query: str, missing: bool, as_json: bool) -> None:
+    """List tracks matching QUERY (words, or field:value such as artist:Eno tag:calm)."""
+    from setlist.library.query import parse_query
+
+    terms = parse_query(query)
+    with _open_index(db) as index:
+        entries = index.search(terms, include_missing=missing)
+    if as_json:
+        emit_json([e.to_dict() for e in entries])
+        return
+    for e in entries:
+        click.echo(_entry_line(e))
+    if not entries:
+        click.echo(
+            "no tracks match" if query else "the library is empty (setlist library scan DIR)"
+        )
+
+
+def _entry_line(e: Any) -> str:
+    t = e.track
+    f = t.features
+    intensity = f"{f.intensity:.2f}" if f is not None else " -  "
+    tempo = f"{f.tempo_bpm:5.0f}" if f is not None and f.tempo_bpm else "    -"
+    mark = {"missing": " [missing]", "failed": " [unreadable]"}.get(e.status, "")
+    who = f"{t.artist} - " if t.artist else ""
+    return (
+        f"{t.id:>6}  {intensity}  {tempo}  {format_length(t.duration):>6}  "
+        f"{t.vocals:<8}  {who}{t.title}{mark}"
+    )
+
+
+@library.command("show")
+@click.argument("track")
+@db_option
+@json_option
+def library_show(db: Path | None, track: str, as_json: bool) -> None:
+    """Everything known about one TRACK (its id, or a query matching one track)."""
+    with _open_index(db) as index:
+        entry = _one_entry(index, track)
+    if as_json:
+        emit_json(entry.to_dict())
+        return
+    data = entry.to_dict()
+    for key in (
+        "id",
+        "title",
+        "artist",
+        "album",
+        "album_artist",
+        "genre",
+        "year",
+        "isrc",
+        "language",
+        "format",
+        "status",
+        "path",
+        "tags",
+        "vocals",
+        "vocals_source",
+        "intensity",
+        "intensity_source",
+        "tempo_bpm",
+        "loudness_lufs",
+        "replaygain_db",
+        "error",
+        "analysis_error",
+    ):
+        value = data[key]
+        if value in (None, "", []):
+            continue
+        if isinstance(value, list):
+            value = ", ".join(map(str, value))
+        click.echo(f"{key:<17}{value}")
+    click.echo(f"{'duration':<17}{format_clock(entry.track.duration)}")
+    f = entry.track.features
+    if f is not None:
+        click.echo(
+            f"{'analysis':<17}LRA {f.loudness_range_lu:.1f} LU, peak {f.peak_dbfs:.1f} dBFS, "
+            f"brightness {f.brightness_hz:.0f} Hz, {f.onset_rate:.2f} onsets/s, "
+            f"voice {f.voice:.2f}, silence {f.lead_silence:.1f}s/{f.trail_silence:.1f}s"
+        )
+        blocks = " ▁▂▃▄▅▆▇█" if _can_encode("█") else " .:-=+*#%"
+        line = "".join(
+            blocks[min(8, round(v * 8))] for v in f.envelope[:: max(1, len(f.envelope) // 64)]
+        )
+        click.echo(f"{'envelope':<17}{line}")
+    a = entry.annotation
+    if a is not None:
+        click.echo(f"{'annotation':<17}{json.dumps(data['annotation'], ensure_ascii=False)}")
+
+
+def _one_entry(index: Index, ref: str) -> Any:
+    from setlist.errors import LibraryError
+    from setlist.library.query import parse_query
+
+    terms = parse_query(f"id:{ref}" if ref.isdigit() else ref)
+    entries = index.search(terms)
+    if not entries:
+        raise LibraryError(f"no track matches {ref!r}", hint="'setlist library list' shows ids")
+    if len(entries) > 1:
+        raise LibraryError(
+            f"{len(entries)} tracks match {ref!r}; give an id or a narrower query",
+            hint=f"'setlist library list {shlex.quote(ref)}' shows them",
+        )
+    return entries[0]
+
+
+@library.command("annotate")
+@click.argument("query")
+@db_option
+@click.option(
+    "--intensity",
+    type=click.FloatRange(0.0, 1.0),
+    help="Intensity 0-1 to use instead of the analysis.",
+)
+@click.option(
+    "--vocals",
+    type=click.Choice(["none", "wordless", "lyrics"]),
+    help="What voice the track holds (overrides the analysis).",
+)
+@click.option(
+    "--tempo", type=click.FloatRange(20, 300), help="Tempo in BPM (overrides the analysis)."
+)
+@click.option("--tag", "tags", multiple=True, help="Add a tag (repeatable).")
+@click.option("--untag", "untags", multiple=True, help="Remove a tag (repeatable).")
+@click.option("--never/--allow", default=None, help="Never (or again) use the track in a session.")
+@click.option("--note", help="A free-text note kept with the track.")
+@click.option("--clear", is_flag=True, help="Remove the tracks' annotations first.")
+@click.option("--all", "all_matches", is_flag=True, help="Annotate every track the query matches.")
+def library_annotate(
+    db: Path | None,
+    query: str,
+    intensity: float | None,
+    vocals: str | None,
+    tempo: float | None,
+    tags: tuple[str, ...],
+    untags: tuple[str, ...],
+    never: bool | None,
+    note: str | None,
+    clear: bool,
+    all_matches: bool,
+) -> None:
+    """Correct the analysis of the tracks QUERY matches (an id, words or field:value)."""
+    from setlist.errors import LibraryError
+    from setlist.library.query import parse_query
+    from setlist.models import Annotation
+
+    change: dict[str, Any] = {}
+    if intensity is not None:
+        change["intensity"] = intensity
+    if vocals is not None:
+        change["vocals"] = vocals
+    if tempo is not None:
+        change["tempo_bpm"] = tempo
+    if never is not None:
+        change["never"] = never
+    if note is not None:
+        change["note"] = note
+    if tags:
+        change["tags"] = tuple(t.strip().casefold() for t in tags)
+    if untags:
+        change["untags"] = tuple(t.strip().casefold() for t in untags)
+    if not change and not clear:
+        raise click.UsageError("nothing to change: give --intensity, --vocals, --tag, --never, ...")
+    with _open_index(db) as index:
+        terms = parse_query(f"id:{query}" if query.isdigit() else query)
+        entries = index.search(terms)
+        if not entries:
+            raise LibraryError(f"no track matches {query!r}")
+        if len(entries) > 1 and not all_matches:
+            raise LibraryError(
+                f"{len(entries)} tracks match {query!r}; add --all to annotate them all",
+                hint="or narrow the query; 'setlist library list QUERY' shows the matches",
+            )
+        ids = [e.track.id for e in entries]
+        if clear:
+            index.replace_annotations([(i, Annotation()) for i in ids])
+        if change:
+            index.annotate(ids, change)
+        for entry in index.entries_by_id(ids):
+            click.echo(_entry_line(entry))
+    click.echo(f"annotated {len(ids)} track{'s' if len(ids) != 1 else ''}", err=True)
+
+
+@library.group("annotations")
+def library_annotations() -> None:
+    """Export and import annotations as a YAML file."""
+
+
+@library_annotations.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+def annotations_export(db: Path | None, file: Path) -> None:
+    """Write every annotation to FILE (atomically)."""
+    from setlist.library.annotations import export_annotations
+
+    with _open_index(db) as index:
+        count = export_annotations(index, file)
+    click.echo(f"exported {count} annotations to {display_path(file)}")
+
+
+@library_annotations.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+def annotations_import(db: Path | None, file: Path) -> None:
+    """Apply the annotations in FILE (all or nothing); unmatched entries are listed."""
+    from setlist.library.annotations import import_annotations
+
+    with _open_index(db) as index:
+        result = import_annotations(index, file)
+    click.echo(f"imported {result.applied} annotations from {display_path(file)}")
+    for label in result.unmatched:
+        click.echo(f"warning: no track matches {label}", err=True)
+
+
+@cli.command("demo-library")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--tracks", type=click.IntRange(min=1), default=60, show_default=True, help="How many tracks."
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed; the same seed gives the same library.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: one per core).",
+)
+@click.option("--force", is_flag=True, help="Rewrite files that are already up to date.")
+def demo_library(folder: Path, tracks: int, seed: int, jobs: int | None, force: bool) -> None:
+    """Synthesise a royalty-free demo library into FOLDER (several formats, real tags).
+
+    Files already there from the same seed are kept, so running it again is quick.
+    """
+    from setlist.library.demo import generate_demo_library
+
+    progress = TerminalProgress()
+    progress.start("synthesising", tracks)
+    try:
+        paths = generate_demo_library(
+            folder,
+            tracks=tracks,
+            seed=seed,
+            jobs=jobs,
+            force=force,
+            progress=lambda done, total: progress.advance(),
+        )
+    finally:
+        progress.finish()
+    click.echo(f"wrote {len(paths)} tracks to {display_path(folder)}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def main() -> None:

@@ -71,6 +71,14 @@ class ArcError(DataFileError):
     """An arc template is malformed, unknown or inconsistent."""
 
 
+class ProfileError(DataFileError):
+    """A listener profile is malformed or cannot be read."""
+
+
+class SetlistFileError(DataFileError):
+    """A saved setlist (`NAME.setlist.yaml`) is malformed or cannot be read."""
+
+
 class LibraryError(SetlistError):
     """The music library or its index cannot be used as asked."""
 

@@ -7,6 +7,7 @@ model that makes sense; change one with `dataclasses.replace`.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -398,3 +399,228 @@ class Annotation:
     @property
     def empty(self) -> bool:
         return self == Annotation()
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """Tracks the planner may place, as parallel numpy arrays (one row per track).
+
+    Envelopes are ragged, so they are concatenated in `envelope_values` with
+    `envelope_offsets[i]:envelope_offsets[i + 1]` selecting track i's.
+    """
+
+    tracks: tuple[Track, ...]
+    ids: npt.NDArray[np.int64]
+    duration: npt.NDArray[np.float64]
+    intensity: npt.NDArray[np.float64]
+    tempo: npt.NDArray[np.float64]
+    tempo_confidence: npt.NDArray[np.float64]
+    loudness: npt.NDArray[np.float64]
+    peak: npt.NDArray[np.float64]
+    lead_silence: npt.NDArray[np.float64]
+    trail_silence: npt.NDArray[np.float64]
+    vocals: npt.NDArray[np.str_]
+    artist: npt.NDArray[np.str_]
+    envelope_step: npt.NDArray[np.float64]
+    envelope_offsets: npt.NDArray[np.int64]
+    envelope_values: npt.NDArray[np.float32]
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def subset(self, rows: npt.ArrayLike) -> Candidates:
+        """The candidates at `rows` (indices or a boolean mask), arrays sliced alike."""
+        idx = np.arange(len(self.tracks))[np.asarray(rows)]
+        return candidates_from_tracks([self.tracks[i] for i in idx])
+
+
+def candidates_from_tracks(tracks: Sequence[Track]) -> Candidates:
+    """Arrays for the planner from analysed tracks (every track needs `features`)."""
+    feats = [t.features for t in tracks]
+    if any(f is None for f in feats):
+        raise ValueError("every candidate needs analysed features")
+    fs: list[Features] = [f for f in feats if f is not None]
+    lengths = np.array([len(f.envelope) for f in fs], dtype=np.int64)
+    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    values = (
+        np.concatenate([np.asarray(f.envelope, dtype=np.float32) for f in fs])
+        if fs
+        else np.zeros(0, dtype=np.float32)
+    )
+    return Candidates(
+        tracks=tuple(tracks),
+        ids=np.array([t.id for t in tracks], dtype=np.int64),
+        duration=np.array([t.duration for t in tracks], dtype=np.float64),
+        intensity=np.array([f.intensity for f in fs], dtype=np.float64),
+        tempo=np.array([np.nan if f.tempo_bpm is None else f.tempo_bpm for f in fs]),
+        tempo_confidence=np.array([f.tempo_confidence for f in fs], dtype=np.float64),
+        loudness=np.array([f.loudness_lufs for f in fs], dtype=np.float64),
+        peak=np.array([f.peak_dbfs for f in fs], dtype=np.float64),
+        lead_silence=np.array([f.lead_silence for f in fs], dtype=np.float64),
+        trail_silence=np.array([f.trail_silence for f in fs], dtype=np.float64),
+        vocals=np.array([t.vocals for t in tracks], dtype=np.str_),
+        artist=np.array([t.artist for t in tracks], dtype=np.str_),
+        envelope_step=np.array([f.envelope_step for f in fs], dtype=np.float64),
+        envelope_offsets=offsets,
+        envelope_values=values,
+    )
+
+
+# --- a planned session -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Penalty:
+    """One named part of why an entry was chosen: its weighted cost (negative = bonus).
+
+    Costs are in "seconds of unit intensity error" so that fit, transitions and
+    preferences add up on one scale and can be compared and explained.
+    """
+
+    name: str
+    cost: float
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SetlistEntry:
+    """One track placed in the session.
+
+    Times are session seconds (0 = session start). The track is heard from `start` for
+    `length` seconds, beginning `offset` seconds into the file (lead silence skipped);
+    it fades in over `fade_in` and out over `fade_out`, overlapping its neighbours by
+    those crossfades. `gain_db` normalises loudness (capped below clipping) and
+    `volume_db` is the phase's volume, both applied by whatever plays or renders it.
+    """
+
+    track: Track
+    phase: str
+    start: float
+    length: float
+    offset: float = 0.0
+    fade_in: float = 0.0
+    fade_out: float = 0.0
+    gain_db: float = 0.0
+    volume_db: float = 0.0
+    target: float = 0.0
+    realised: float = 0.0
+    cut: bool = False
+    penalties: tuple[Penalty, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.length <= 0:
+            raise ValueError(f"{self.track.title!r}: play length must be positive")
+        if self.fade_in < 0 or self.fade_out < 0 or self.fade_in + self.fade_out > self.length:
+            raise ValueError(f"{self.track.title!r}: fades must fit within the play length")
+        if self.offset < 0:
+            raise ValueError("offset cannot be negative")
+
+    @property
+    def end(self) -> float:
+        return self.start + self.length
+
+    @property
+    def cost(self) -> float:
+        return float(sum(p.cost for p in self.penalties))
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseSpan:
+    """Where a phase landed: the planned times from the arc and the realised boundary.
+
+    A realised boundary is the middle of the crossfade between the phase's last track
+    and the next phase's first, so it differs from the planned time by at most the
+    arc's tolerance.
+    """
+
+    name: str
+    planned_start: float
+    planned_end: float
+    start: float
+    end: float
+
+    @property
+    def error(self) -> float:
+        return self.end - self.planned_end
+
+
+@dataclass(frozen=True, slots=True)
+class PlanMetrics:
+    """How well a plan fits, for the build summary, the setlist file and benchmarks."""
+
+    fit_rmse: float
+    worst_transition: float
+    worst_transition_index: int
+    timing_error: float
+    boundary_error: float
+    violations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Setlist:
+    """A planned session: the arc, the entries in order and how well they fit it.
+
+    `created` and `library` (a fingerprint of the index used) are stamped by the service
+    that builds it, since the pure planner has no clock and no database.
+    """
+
+    arc: Arc
+    entries: tuple[SetlistEntry, ...]
+    phases: tuple[PhaseSpan, ...]
+    metrics: PlanMetrics
+    seed: int = 0
+    loudness_target: float = -20.0
+    notes: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = ()
+    created: str = ""
+    library: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.entries:
+            raise ValueError("a setlist needs at least one entry")
+        ids = [e.track.id for e in self.entries]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a track appears twice in the setlist")
+
+    @property
+    def length(self) -> float:
+        return self.entries[-1].end
+
+    def gains_at(self, t: npt.ArrayLike) -> FloatArray:
+        """Linear fade gain of every entry at times `t` (entries x times), equal-power.
+
+        The planner's own model of the crossfades, used for the realised curve; the live
+        timeline may offer other curve shapes.
+        """
+        times = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        out = np.zeros((len(self.entries), times.size))
+        for i, e in enumerate(self.entries):
+            rel = times - e.start
+            g = ((rel >= 0) & (rel <= e.length)).astype(np.float64)
+            if e.fade_in > 0:
+                x = np.clip(rel / e.fade_in, 0.0, 1.0)
+                g *= np.sin(x * np.pi / 2)
+            if e.fade_out > 0:
+                x = np.clip((e.length - rel) / e.fade_out, 0.0, 1.0)
+                g *= np.sin(x * np.pi / 2)
+            out[i] = g
+        return out
+
+    def realised_at(self, t: npt.ArrayLike) -> FloatArray:
+        """Realised intensity at times `t`: each track's envelope, blended in crossfades
+        by power (silence counts as zero)."""
+        times = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        gains = self.gains_at(times)
+        power = gains**2
+        values = np.zeros_like(gains)
+        for i, e in enumerate(self.entries):
+            f = e.track.features
+            if f is None or not f.envelope:
+                values[i] = e.realised
+                continue
+            pos = times - e.start + e.offset
+            env = np.asarray(f.envelope, dtype=np.float64)
+            idx = np.clip((pos / f.envelope_step).astype(np.int64), 0, len(env) - 1)
+            values[i] = env[idx]
+        weight = power.sum(axis=0)
+        return np.where(weight > 0, (power * values).sum(axis=0) / np.maximum(weight, 1e-12), 0.0)

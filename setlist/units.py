@@ -68,6 +68,12 @@ def format_clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{sec:02d}"
 
 
+def format_length(seconds: float) -> str:
+    """`M:SS` for a track's length (minutes unbounded: a 75-minute piece is `75:00`)."""
+    s = max(0, round(seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
 def parse_percent(text: str) -> float:
     """Fraction in `40%` (0-100 %)."""
     m = _PERCENT.match(text)

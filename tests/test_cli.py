@@ -53,15 +53,15 @@ def test_every_command_help_runs(runner: CliRunner, name: str, command: click.Co
     assert "Usage:" in result.output
 
 
-def readme_commands() -> list[str]:
-    """Every `$ setlist ...` line in the README's console blocks."""
+def readme_blocks() -> list[list[str]]:
+    """The `$ setlist ...` lines of each README console block (run in order)."""
     blocks = re.findall(r"```console\n(.*?)```", README, flags=re.S)
-    return [
-        line[2:].strip()
-        for block in blocks
-        for line in block.splitlines()
-        if line.startswith("$ setlist ")
-    ]
+    out = []
+    for block in blocks:
+        lines = [line[2:].strip() for line in block.splitlines() if line.startswith("$ setlist ")]
+        if lines:
+            out.append(lines)
+    return out
 
 
 def test_readme_shows_the_two_setup_commands() -> None:
@@ -71,20 +71,21 @@ def test_readme_shows_the_two_setup_commands() -> None:
     assert commands == ["make demo", "make test"]
 
 
-@pytest.mark.parametrize("line", readme_commands())
-def test_readme_command_runs(
-    runner: CliRunner, line: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+@pytest.mark.parametrize("block", readme_blocks(), ids=lambda b: b[0])
+def test_readme_commands_run(
+    runner: CliRunner, block: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """Every README command runs, in order, with /tmp/ redirected to a private folder."""
     monkeypatch.chdir(REPO)
-    args: list[str] = []
-    for word in shlex.split(line)[1:]:
-        args.extend(
-            sorted(str(p) for p in Path().glob(word))
-            if "*" in word
-            else [word.replace("/tmp/", f"{tmp_path}/")]
-        )
-    result = runner.invoke(cli, args)
-    assert result.exit_code == 0, result.output
+    for line in block:
+        args: list[str] = []
+        for word in shlex.split(line)[1:]:
+            if "*" in word:
+                args.extend(sorted(str(p) for p in Path().glob(word)))
+            else:
+                args.append(word.replace("/tmp/", f"{tmp_path}/"))
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, f"{line}\n{result.output}"
 
 
 def test_readme_validate_example_is_real(

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from setlist.units import (
     format_clock,
     format_duration,
+    format_length,
     parse_duration,
     parse_percent,
     parse_tempo,
@@ -131,6 +132,13 @@ def test_format_duration(seconds: float, text: str) -> None:
 )
 def test_format_clock(seconds: float, text: str) -> None:
     assert format_clock(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0:00"), (59.6, "1:00"), (305, "5:05"), (4500, "75:00")]
+)
+def test_format_length(seconds: float, text: str) -> None:
+    assert format_length(seconds) == text
 
 
 @settings(max_examples=100, deadline=None)

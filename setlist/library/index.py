@@ -1,0 +1,867 @@
+"""The library index: one SQLite file holding tracks, analysed features and annotations.
+
+Why SQLite: embedded, transactional and crash-safe (WAL), readable by other tools. The
+schema is versioned with `PRAGMA user_version` and upgraded by ordered migrations.
+Scans commit in batches so an interrupted scan keeps what it finished; a file that
+disappears is marked `missing` (never deleted with its annotations) and a file that
+reappears elsewhere with the same content fingerprint keeps its row, so annotations
+follow a moved file.
+
+Local tracks are identified by a `file://` URI built from the path's bytes, so any file
+name (even one that is not valid UTF-8) round-trips exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+import urllib.parse
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import platformdirs
+
+from setlist.errors import LibraryError
+from setlist.library.query import Term
+from setlist.models import (
+    Annotation,
+    Candidates,
+    Features,
+    Track,
+    candidates_from_tracks,
+)
+
+ENV_DB = "SETLIST_DB"
+
+#: Ordered migrations; the index's `user_version` is how many have run.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE tracks (
+        id              INTEGER PRIMARY KEY,
+        source          TEXT NOT NULL DEFAULT 'local' CHECK (source IN ('local', 'spotify')),
+        uri             TEXT NOT NULL UNIQUE,
+        display_path    TEXT NOT NULL DEFAULT '',
+        size            INTEGER,
+        mtime_ns        INTEGER,
+        fingerprint     TEXT,
+        format          TEXT NOT NULL DEFAULT '',
+        title           TEXT NOT NULL DEFAULT '',
+        artist          TEXT NOT NULL DEFAULT '',
+        album           TEXT NOT NULL DEFAULT '',
+        album_artist    TEXT NOT NULL DEFAULT '',
+        genre           TEXT NOT NULL DEFAULT '',
+        track_number    INTEGER,
+        disc_number     INTEGER,
+        year            INTEGER,
+        isrc            TEXT NOT NULL DEFAULT '',
+        bpm             REAL,
+        language        TEXT NOT NULL DEFAULT '',
+        comment         TEXT NOT NULL DEFAULT '',
+        mb_track_id     TEXT NOT NULL DEFAULT '',
+        mb_album_id     TEXT NOT NULL DEFAULT '',
+        mb_artist_id    TEXT NOT NULL DEFAULT '',
+        rg_track_gain   REAL,
+        rg_track_peak   REAL,
+        rg_album_gain   REAL,
+        duration        REAL NOT NULL DEFAULT 0,
+        sample_rate     INTEGER,
+        channels        INTEGER,
+        bitrate         INTEGER,
+        status          TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'missing', 'failed')),
+        error           TEXT NOT NULL DEFAULT '',
+        analysis_error  TEXT NOT NULL DEFAULT '',
+        added_at        REAL NOT NULL,
+        updated_at      REAL NOT NULL
+    );
+    CREATE INDEX tracks_fingerprint ON tracks (fingerprint);
+    CREATE INDEX tracks_status ON tracks (status);
+    CREATE TABLE features (
+        track_id          INTEGER PRIMARY KEY REFERENCES tracks (id) ON DELETE CASCADE,
+        version           INTEGER NOT NULL,
+        duration          REAL NOT NULL,
+        loudness_lufs     REAL NOT NULL,
+        loudness_range_lu REAL NOT NULL,
+        peak_dbfs         REAL NOT NULL,
+        intensity         REAL NOT NULL,
+        envelope          BLOB NOT NULL,
+        envelope_step     REAL NOT NULL,
+        tempo_bpm         REAL,
+        tempo_confidence  REAL NOT NULL,
+        lead_silence      REAL NOT NULL,
+        trail_silence     REAL NOT NULL,
+        brightness_hz     REAL NOT NULL,
+        onset_rate        REAL NOT NULL,
+        voice             REAL NOT NULL,
+        analyzed_at       REAL NOT NULL
+    );
+    CREATE TABLE annotations (
+        track_id    INTEGER PRIMARY KEY REFERENCES tracks (id) ON DELETE CASCADE,
+        intensity   REAL,
+        vocals      TEXT,
+        tempo_bpm   REAL,
+        never       INTEGER NOT NULL DEFAULT 0,
+        tags        TEXT NOT NULL DEFAULT '[]',
+        note        TEXT NOT NULL DEFAULT '',
+        updated_at  REAL NOT NULL
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+#: Columns a scan writes for a local file (beyond identity and bookkeeping).
+TAG_COLUMNS = (
+    "format",
+    "title",
+    "artist",
+    "album",
+    "album_artist",
+    "genre",
+    "track_number",
+    "disc_number",
+    "year",
+    "isrc",
+    "bpm",
+    "language",
+    "comment",
+    "mb_track_id",
+    "mb_album_id",
+    "mb_artist_id",
+    "rg_track_gain",
+    "rg_track_peak",
+    "rg_album_gain",
+    "duration",
+    "sample_rate",
+    "channels",
+    "bitrate",
+)
+
+
+def default_db_path() -> Path:
+    """`SETLIST_DB` if set, else `library.sqlite` in the platform's user data folder."""
+    env = os.environ.get(ENV_DB)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("setlist")) / "library.sqlite"
+
+
+def path_to_uri(path: Path | str) -> str:
+    """Lossless `file://` URI from a path's bytes (works for non-UTF-8 names)."""
+    # abspath, not resolve(): a symlinked file keeps the name the user gave it.
+    raw = os.fsencode(os.path.abspath(path))  # noqa: PTH100
+    return "file://" + urllib.parse.quote(raw, safe="/")
+
+
+def uri_to_path(uri: str) -> Path:
+    """The path a local track's URI names (inverse of `path_to_uri`)."""
+    if not uri.startswith("file://"):
+        raise LibraryError(f"{uri}: not a local file")
+    return Path(os.fsdecode(urllib.parse.unquote_to_bytes(uri[len("file://") :])))
+
+
+def display(path: Path | str) -> str:
+    """A path for messages and the index: undecodable bytes shown as U+FFFD."""
+    return os.fsencode(path).decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True, slots=True)
+class KnownFile:
+    """What the index remembers of a file, enough to skip it when unchanged."""
+
+    id: int
+    size: int | None
+    mtime_ns: int | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedFile:
+    """One file's tags as a scan read them, ready to store."""
+
+    uri: str
+    display_path: str
+    size: int
+    mtime_ns: int
+    fingerprint: str
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A track with everything the index knows about it, for browsing and reports."""
+
+    track: Track
+    status: str
+    format: str
+    display_path: str
+    size: int | None
+    error: str
+    analysis_error: str
+    annotation: Annotation | None
+    analyzed: bool
+    intensity_source: str
+    vocals_source: str
+    loudness_lufs: float | None
+    replaygain_db: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.track
+        f = t.features
+        return {
+            "id": t.id,
+            "uri": t.uri,
+            "path": self.display_path,
+            "status": self.status,
+            "format": self.format,
+            "title": t.title,
+            "artist": t.artist,
+            "album": t.album,
+            "album_artist": t.album_artist,
+            "genre": t.genre,
+            "track_number": t.track_number,
+            "disc_number": t.disc_number,
+            "year": t.year,
+            "isrc": t.isrc,
+            "language": t.language,
+            "duration": t.duration,
+            "tags": list(t.tags),
+            "vocals": t.vocals,
+            "vocals_source": self.vocals_source,
+            "intensity": None if f is None else round(f.intensity, 4),
+            "intensity_source": self.intensity_source,
+            "tempo_bpm": None if f is None or f.tempo_bpm is None else round(f.tempo_bpm, 2),
+            "loudness_lufs": self.loudness_lufs,
+            "replaygain_db": self.replaygain_db,
+            "features": None if f is None else _features_dict(f),
+            "annotation": None if self.annotation is None else _annotation_dict(self.annotation),
+            "error": self.error,
+            "analysis_error": self.analysis_error,
+        }
+
+
+def _features_dict(f: Features) -> dict[str, Any]:
+    return {
+        "version": f.version,
+        "duration": round(f.duration, 3),
+        "loudness_lufs": round(f.loudness_lufs, 2),
+        "loudness_range_lu": round(f.loudness_range_lu, 2),
+        "peak_dbfs": round(f.peak_dbfs, 2),
+        "intensity": round(f.intensity, 4),
+        "envelope_step": f.envelope_step,
+        "envelope": [round(v, 3) for v in f.envelope],
+        "tempo_bpm": None if f.tempo_bpm is None else round(f.tempo_bpm, 2),
+        "tempo_confidence": round(f.tempo_confidence, 3),
+        "lead_silence": round(f.lead_silence, 3),
+        "trail_silence": round(f.trail_silence, 3),
+        "brightness_hz": round(f.brightness_hz, 1),
+        "onset_rate": round(f.onset_rate, 3),
+        "voice": round(f.voice, 3),
+    }
+
+
+def _annotation_dict(a: Annotation) -> dict[str, Any]:
+    return {
+        "intensity": a.intensity,
+        "vocals": a.vocals,
+        "tempo_bpm": a.tempo_bpm,
+        "never": a.never,
+        "tags": list(a.tags),
+        "note": a.note,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateFilter:
+    """What a phase or a session rules out before the planner scores anything."""
+
+    min_duration: float = 0.0
+    max_duration: float = math.inf
+    vocals: tuple[str, ...] | None = None
+    require_tags: tuple[str, ...] = ()
+    avoid_tags: tuple[str, ...] = ()
+    exclude_ids: tuple[int, ...] = ()
+    exclude_artists: tuple[str, ...] = ()
+    source: str | None = None
+
+
+class Index:
+    """An open library index; use as a context manager so the connection closes."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.conn = conn
+
+    # -- lifecycle ---------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path | None = None) -> Index:
+        """Open (creating and migrating as needed) the index at `path` or the default."""
+        path = path or default_db_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise LibraryError(f"{display(path)}: cannot open the library index ({exc})") from None
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            index = cls(path, conn)
+            index._migrate()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise LibraryError(
+                f"{display(path)}: not a setlist library index ({exc})",
+                hint="point --db (or SETLIST_DB) at another file, or move this one away",
+            ) from None
+        return index
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise LibraryError(
+                f"{display(self.path)}: made by a newer setlist (schema {version}, "
+                f"this one knows {SCHEMA_VERSION})",
+                hint="upgrade setlist",
+            )
+        for number in range(version, SCHEMA_VERSION):
+            # One script per step, its version bump inside the same transaction: a crash
+            # mid-migration leaves the previous schema intact (executescript would commit
+            # any transaction opened around it, so the BEGIN lives in the script).
+            try:
+                self.conn.executescript(
+                    f"BEGIN IMMEDIATE; {MIGRATIONS[number]}; "
+                    f"PRAGMA user_version = {number + 1}; COMMIT;"
+                )
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit of work: all of it lands, or none of it."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- scanning ----------------------------------------------------------------
+    def known_files(self) -> dict[str, KnownFile]:
+        """Every local file the index knows, by URI (one query, for fast rescans)."""
+        rows = self.conn.execute(
+            "SELECT id, uri, size, mtime_ns, status FROM tracks WHERE source = 'local'"
+        )
+        return {r["uri"]: KnownFile(r["id"], r["size"], r["mtime_ns"], r["status"]) for r in rows}
+
+    def store_scanned(self, files: Sequence[ScannedFile], now: float | None = None) -> int:
+        """Insert or update scanned files in one transaction; returns how many moved.
+
+        A new URI whose fingerprint matches a track marked missing is that track,
+        moved: its row (and so its annotations and features) is re-pointed.
+        """
+        now = time.time() if now is None else now
+        moved = 0
+        cols = ", ".join(TAG_COLUMNS)
+        marks = ", ".join("?" for _ in TAG_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in TAG_COLUMNS)
+        with self.transaction():
+            for f in files:
+                row = self.conn.execute("SELECT id FROM tracks WHERE uri = ?", (f.uri,)).fetchone()
+                if row is None and f.fingerprint:
+                    twin = self.conn.execute(
+                        "SELECT id FROM tracks WHERE fingerprint = ? AND status = 'missing' "
+                        "AND source = 'local' ORDER BY id LIMIT 1",
+                        (f.fingerprint,),
+                    ).fetchone()
+                    if twin is not None:
+                        self.conn.execute(
+                            "UPDATE tracks SET uri = ? WHERE id = ?", (f.uri, twin["id"])
+                        )
+                        moved += 1
+                values = [f.values.get(c) for c in TAG_COLUMNS]
+                self.conn.execute(
+                    f"INSERT INTO tracks (uri, display_path, size, mtime_ns, fingerprint, "
+                    f"status, error, added_at, updated_at, {cols}) "
+                    f"VALUES (?, ?, ?, ?, ?, 'ok', '', ?, ?, {marks}) "
+                    f"ON CONFLICT (uri) DO UPDATE SET display_path = excluded.display_path, "
+                    f"size = excluded.size, mtime_ns = excluded.mtime_ns, "
+                    f"fingerprint = excluded.fingerprint, status = 'ok', error = '', "
+                    f"updated_at = excluded.updated_at, {updates}",
+                    [f.uri, f.display_path, f.size, f.mtime_ns, f.fingerprint, now, now, *values],
+                )
+        return moved
+
+    def store_failed(
+        self, failures: Sequence[tuple[str, str, str]], now: float | None = None
+    ) -> None:
+        """Record files that could not be read: (uri, display path, reason)."""
+        now = time.time() if now is None else now
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT INTO tracks (uri, display_path, status, error, added_at, updated_at) "
+                "VALUES (?, ?, 'failed', ?, ?, ?) ON CONFLICT (uri) DO UPDATE SET "
+                "status = 'failed', error = excluded.error, updated_at = excluded.updated_at, "
+                "size = NULL, mtime_ns = NULL",
+                [(uri, shown, reason, now, now) for uri, shown, reason in failures],
+            )
+
+    def mark_missing(self, ids: Iterable[int], now: float | None = None) -> int:
+        """Mark tracks whose files are gone; their rows and annotations stay."""
+        now = time.time() if now is None else now
+        ids = list(ids)
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE tracks SET status = 'missing', updated_at = ? WHERE id = ?",
+                [(now, i) for i in ids],
+            )
+        return len(ids)
+
+    def forget_features(self, uris: Iterable[str]) -> None:
+        """Drop analysis for files whose content changed, so they are analysed again."""
+        with self.transaction():
+            self.conn.executemany(
+                "DELETE FROM features WHERE track_id = (SELECT id FROM tracks WHERE uri = ?)",
+                [(u,) for u in uris],
+            )
+
+    # -- analysis ----------------------------------------------------------------
+    def pending_analysis(self, version: int) -> list[tuple[int, str, float]]:
+        """(id, uri, tagged duration) of readable local tracks lacking current features."""
+        rows = self.conn.execute(
+            "SELECT t.id, t.uri, t.duration FROM tracks t "
+            "LEFT JOIN features f ON f.track_id = t.id "
+            "WHERE t.source = 'local' AND t.status = 'ok' AND t.analysis_error = '' "
+            "AND (f.track_id IS NULL OR f.version < ?) ORDER BY t.id",
+            (version,),
+        )
+        return [(r["id"], r["uri"], r["duration"] or 0.0) for r in rows]
+
+    def store_features(self, track_id: int, features: Features, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        env = np.asarray(features.envelope, dtype="<f4").tobytes()
+        with self.transaction():
+            self.conn.execute(
+                "INSERT OR REPLACE INTO features (track_id, version, duration, loudness_lufs, "
+                "loudness_range_lu, peak_dbfs, intensity, envelope, envelope_step, tempo_bpm, "
+                "tempo_confidence, lead_silence, trail_silence, brightness_hz, onset_rate, "
+                "voice, analyzed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    track_id,
+                    features.version,
+                    features.duration,
+                    features.loudness_lufs,
+                    features.loudness_range_lu,
+                    features.peak_dbfs,
+                    features.intensity,
+                    env,
+                    features.envelope_step,
+                    features.tempo_bpm,
+                    features.tempo_confidence,
+                    features.lead_silence,
+                    features.trail_silence,
+                    features.brightness_hz,
+                    features.onset_rate,
+                    features.voice,
+                    now,
+                ),
+            )
+            self.conn.execute("UPDATE tracks SET analysis_error = '' WHERE id = ?", (track_id,))
+
+    def store_analysis_error(self, track_id: int, reason: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE tracks SET analysis_error = ? WHERE id = ?", (reason or "failed", track_id)
+            )
+
+    def retry_failed_analysis(self) -> None:
+        """Clear recorded analysis failures so the next scan tries those files again."""
+        with self.transaction():
+            self.conn.execute("UPDATE tracks SET analysis_error = '' WHERE analysis_error != ''")
+
+    # -- annotations -------------------------------------------------------------
+    def annotation(self, track_id: int) -> Annotation | None:
+        row = self.conn.execute(
+            "SELECT * FROM annotations WHERE track_id = ?", (track_id,)
+        ).fetchone()
+        return None if row is None else _annotation(row)
+
+    def annotate(self, track_ids: Sequence[int], change: dict[str, Any]) -> int:
+        """Apply the given fields to each track's annotation (others keep their value).
+
+        `change` keys are `Annotation` fields; `tags` adds tags, `untags` removes them.
+        """
+        now = time.time()
+        with self.transaction():
+            for track_id in track_ids:
+                current = self.annotation(track_id) or Annotation()
+                fields = {k: v for k, v in change.items() if k not in ("tags", "untags")}
+                tags = list(current.tags)
+                for tag in change.get("tags", ()):
+                    if tag not in tags:
+                        tags.append(tag)
+                tags = [t for t in tags if t not in change.get("untags", ())]
+                updated = replace(current, tags=tuple(tags), **fields)
+                self._write_annotation(track_id, updated, now)
+        return len(track_ids)
+
+    def _write_annotation(self, track_id: int, a: Annotation, now: float) -> None:
+        if a.empty:
+            self.conn.execute("DELETE FROM annotations WHERE track_id = ?", (track_id,))
+            return
+        self.conn.execute(
+            "INSERT OR REPLACE INTO annotations (track_id, intensity, vocals, tempo_bpm, never, "
+            "tags, note, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                track_id,
+                a.intensity,
+                a.vocals,
+                a.tempo_bpm,
+                int(a.never),
+                json.dumps(list(a.tags)),
+                a.note,
+                now,
+            ),
+        )
+
+    def annotated(self) -> list[tuple[Entry, Annotation]]:
+        """Every annotated track with its annotation, for export."""
+        ids = [
+            r[0] for r in self.conn.execute("SELECT track_id FROM annotations ORDER BY track_id")
+        ]
+        out = []
+        for entry in self.entries_by_id(ids):
+            if entry.annotation is not None:
+                out.append((entry, entry.annotation))
+        return out
+
+    def replace_annotations(self, items: Sequence[tuple[int, Annotation]]) -> None:
+        """Set these tracks' annotations exactly (an import), in one transaction."""
+        now = time.time()
+        with self.transaction():
+            for track_id, a in items:
+                self._write_annotation(track_id, a, now)
+
+    def find_for_annotation(
+        self,
+        *,
+        uri: str = "",
+        isrc: str = "",
+        artist: str = "",
+        title: str = "",
+        fingerprint: str = "",
+    ) -> int | None:
+        """The track an exported annotation refers to: by URI, fingerprint, ISRC, then name."""
+        probes = [
+            ("uri = ?", uri),
+            ("fingerprint = ?", fingerprint),
+            ("isrc = ?", isrc),
+        ]
+        for where, value in probes:
+            if value:
+                row = self.conn.execute(
+                    f"SELECT id FROM tracks WHERE {where} ORDER BY status = 'ok' DESC, id LIMIT 1",
+                    (value,),
+                ).fetchone()
+                if row is not None:
+                    return int(row[0])
+        if artist and title:
+            row = self.conn.execute(
+                "SELECT id FROM tracks WHERE lower(artist) = lower(?) AND lower(title) = lower(?) "
+                "ORDER BY status = 'ok' DESC, id LIMIT 1",
+                (artist, title),
+            ).fetchone()
+            if row is not None:
+                return int(row[0])
+        return None
+
+    def fingerprint_of(self, track_id: int) -> str:
+        row = self.conn.execute(
+            "SELECT fingerprint FROM tracks WHERE id = ?", (track_id,)
+        ).fetchone()
+        return (row[0] or "") if row else ""
+
+    # -- browsing ----------------------------------------------------------------
+    def search(self, terms: Sequence[Term], *, include_missing: bool = True) -> list[Entry]:
+        """Tracks matching every term, ordered by artist, album, disc, track, title."""
+        where, args = _where(terms)
+        if not include_missing:
+            where.append("t.status = 'ok'")
+        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + _ORDER
+        return [self._entry(r) for r in self.conn.execute(sql, args)]
+
+    def entries_by_id(self, ids: Sequence[int]) -> list[Entry]:
+        if not ids:
+            return []
+        out: list[Entry] = []
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            rows = self.conn.execute(_SELECT + f" WHERE t.id IN ({marks})" + _ORDER, chunk)
+            out.extend(self._entry(r) for r in rows)
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        """Counts by format and status, hours of music, analysis coverage, intensity histogram."""
+        c = self.conn
+        by_status = dict(
+            c.execute("SELECT status, count(*) FROM tracks GROUP BY status").fetchall()
+        )
+        by_format = dict(
+            c.execute(
+                "SELECT format, count(*) FROM tracks WHERE status = 'ok' GROUP BY format "
+                "ORDER BY count(*) DESC"
+            ).fetchall()
+        )
+        seconds = c.execute("SELECT coalesce(sum(duration), 0) FROM tracks WHERE status = 'ok'")
+        analysed = c.execute(
+            "SELECT count(*) FROM features f JOIN tracks t ON t.id = f.track_id "
+            "WHERE t.status = 'ok'"
+        ).fetchone()[0]
+        analysis_failed = c.execute(
+            "SELECT count(*) FROM tracks WHERE analysis_error != '' AND status = 'ok'"
+        ).fetchone()[0]
+        values = [
+            r[0]
+            for r in c.execute(
+                "SELECT coalesce(a.intensity, f.intensity) FROM tracks t "
+                "LEFT JOIN features f ON f.track_id = t.id "
+                "LEFT JOIN annotations a ON a.track_id = t.id "
+                "WHERE t.status = 'ok' AND coalesce(a.intensity, f.intensity) IS NOT NULL"
+            )
+        ]
+        hist, _ = np.histogram(values, bins=10, range=(0.0, 1.0))
+        annotated = c.execute("SELECT count(*) FROM annotations").fetchone()[0]
+        return {
+            "db": display(self.path),
+            "tracks": sum(by_status.values()),
+            "ok": by_status.get("ok", 0),
+            "missing": by_status.get("missing", 0),
+            "failed": by_status.get("failed", 0),
+            "formats": by_format,
+            "hours": round(seconds.fetchone()[0] / 3600.0, 2),
+            "analysed": analysed,
+            "analysis_failed": analysis_failed,
+            "annotated": annotated,
+            "intensity_histogram": [int(h) for h in hist],
+        }
+
+    def failures(self) -> list[tuple[str, str]]:
+        """(path, reason) of every file that failed to read or analyse."""
+        rows = self.conn.execute(
+            "SELECT display_path, error, analysis_error FROM tracks "
+            "WHERE status = 'failed' OR analysis_error != '' ORDER BY display_path"
+        )
+        return [(r[0], r[1] or r[2]) for r in rows]
+
+    # -- the planner's view --------------------------------------------------------
+    def candidates(self, flt: CandidateFilter | None = None) -> Candidates:
+        """Playable, analysed tracks passing `flt`, as arrays for vectorised planning.
+
+        Never-play annotations are always excluded; annotations override analysis.
+        """
+        flt = flt or CandidateFilter()
+        sql = (
+            _SELECT + " WHERE t.status = 'ok' AND f.track_id IS NOT NULL "
+            "AND coalesce(a.never, 0) = 0"
+        )
+        args: list[Any] = []
+        if flt.source:
+            sql += " AND t.source = ?"
+            args.append(flt.source)
+        entries = [self._entry(r) for r in self.conn.execute(sql + " ORDER BY t.id", args)]
+        keep = []
+        excluded_ids = set(flt.exclude_ids)
+        excluded_artists = {a.casefold() for a in flt.exclude_artists}
+        for e in entries:
+            t = e.track
+            tags = set(t.tags)
+            if t.id in excluded_ids or t.artist.casefold() in excluded_artists:
+                continue
+            if not flt.min_duration <= t.duration <= flt.max_duration:
+                continue
+            if flt.vocals is not None and t.vocals not in flt.vocals:
+                continue
+            if flt.avoid_tags and tags & set(flt.avoid_tags):
+                continue
+            if flt.require_tags and not set(flt.require_tags) <= tags:
+                continue
+            keep.append(t)
+        return candidates_from_tracks(keep)
+
+    # -- rows to models ------------------------------------------------------------
+    def _entry(self, r: sqlite3.Row) -> Entry:
+        annotation = _annotation(r) if r["a_track_id"] is not None else None
+        features = _features(r) if r["f_version"] is not None else None
+        intensity_source = "none"
+        if features is not None:
+            intensity_source = "analysis"
+        if annotation is not None and annotation.intensity is not None:
+            intensity_source = "annotation"
+            if features is not None:
+                features = _shift_intensity(features, annotation.intensity)
+        if annotation is not None and annotation.tempo_bpm is not None and features is not None:
+            features = replace(features, tempo_bpm=annotation.tempo_bpm, tempo_confidence=1.0)
+        vocals, vocals_source = "unknown", "none"
+        if features is not None:
+            # Voice heard but not judged: treat as words until a therapist says otherwise.
+            vocals = "lyrics" if features.voice >= 0.5 else "none"
+            vocals_source = "analysis"
+        if annotation is not None and annotation.vocals is not None:
+            vocals, vocals_source = annotation.vocals, "annotation"
+        tags = _genre_tags(r["genre"])
+        if annotation is not None:
+            tags = tags + tuple(t for t in annotation.tags if t not in tags)
+        track = Track(
+            id=r["id"],
+            uri=r["uri"],
+            title=r["title"] or r["display_path"].rsplit("/", 1)[-1],
+            duration=float(r["duration"] or (features.duration if features else 0.0)),
+            artist=r["artist"],
+            album=r["album"],
+            album_artist=r["album_artist"],
+            genre=r["genre"],
+            source=r["source"],
+            track_number=r["track_number"],
+            disc_number=r["disc_number"],
+            year=r["year"],
+            isrc=r["isrc"],
+            bpm=r["bpm"],
+            language=r["language"],
+            tags=tags,
+            vocals=vocals,
+            features=features,
+        )
+        return Entry(
+            track=track,
+            status=r["status"],
+            format=r["format"],
+            display_path=r["display_path"],
+            size=r["size"],
+            error=r["error"],
+            analysis_error=r["analysis_error"],
+            annotation=annotation,
+            analyzed=features is not None,
+            intensity_source=intensity_source,
+            vocals_source=vocals_source,
+            loudness_lufs=None if features is None else features.loudness_lufs,
+            replaygain_db=r["rg_track_gain"],
+        )
+
+
+_SELECT = (
+    "SELECT t.*, f.version AS f_version, f.duration AS f_duration, f.loudness_lufs, "
+    "f.loudness_range_lu, f.peak_dbfs, f.intensity AS f_intensity, f.envelope, "
+    "f.envelope_step, f.tempo_bpm AS f_tempo_bpm, f.tempo_confidence, f.lead_silence, "
+    "f.trail_silence, f.brightness_hz, f.onset_rate, f.voice, "
+    "a.track_id AS a_track_id, a.intensity AS a_intensity, a.vocals AS a_vocals, "
+    "a.tempo_bpm AS a_tempo_bpm, a.never AS a_never, a.tags AS a_tags, a.note AS a_note "
+    "FROM tracks t LEFT JOIN features f ON f.track_id = t.id "
+    "LEFT JOIN annotations a ON a.track_id = t.id"
+)
+_ORDER = (
+    " ORDER BY lower(coalesce(nullif(t.album_artist, ''), t.artist)), lower(t.album), "
+    "t.disc_number, t.track_number, lower(t.title), t.id"
+)
+_TEXT_FIELDS = ("t.title", "t.artist", "t.album", "t.album_artist", "t.genre", "t.display_path")
+
+
+def _where(terms: Sequence[Term]) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    args: list[Any] = []
+    for term in terms:
+        like = f"%{term.value.casefold()}%"
+        if term.field is None:
+            where.append("(" + " OR ".join(f"lower({c}) LIKE ?" for c in _TEXT_FIELDS) + ")")
+            args.extend([like] * len(_TEXT_FIELDS))
+        elif term.field == "id":
+            where.append("t.id = ?")
+            args.append(int(term.value))
+        elif term.field in ("status", "format"):
+            where.append(f"t.{term.field} = ?")
+            args.append(term.value.casefold())
+        elif term.field == "tag":
+            where.append("(lower(t.genre) LIKE ? OR a.tags LIKE ?)")
+            args.extend([like, f'%"{term.value.casefold()}"%'])
+        elif term.field == "vocals":
+            where.append(
+                "coalesce(a.vocals, CASE WHEN f.voice IS NULL THEN 'unknown' "
+                "WHEN f.voice >= 0.5 THEN 'lyrics' ELSE 'none' END) = ?"
+            )
+            args.append(term.value.casefold())
+        elif term.field == "path":
+            where.append("lower(t.display_path) LIKE ?")
+            args.append(like)
+        else:
+            where.append(f"lower(t.{term.field}) LIKE ?")
+            args.append(like)
+    return where, args
+
+
+def _genre_tags(genre: str) -> tuple[str, ...]:
+    """Tags from a genre field: `Ambient; Drone / Neo-Classical` -> ambient, drone, ..."""
+    out: list[str] = []
+    for part in genre.replace("/", ";").replace(",", ";").split(";"):
+        tag = part.strip().casefold()
+        if tag and tag not in out:
+            out.append(tag)
+    return tuple(out)
+
+
+def _annotation(r: sqlite3.Row) -> Annotation:
+    keys = r.keys()
+    prefix = "a_" if "a_intensity" in keys else ""
+    return Annotation(
+        intensity=r[f"{prefix}intensity"],
+        vocals=r[f"{prefix}vocals"],
+        tempo_bpm=r[f"{prefix}tempo_bpm"],
+        never=bool(r[f"{prefix}never"]),
+        tags=tuple(json.loads(r[f"{prefix}tags"] or "[]")),
+        note=r[f"{prefix}note"] or "",
+    )
+
+
+def _features(r: sqlite3.Row) -> Features:
+    envelope = np.frombuffer(r["envelope"], dtype="<f4")
+    return Features(
+        duration=r["f_duration"],
+        loudness_lufs=r["loudness_lufs"],
+        loudness_range_lu=r["loudness_range_lu"],
+        peak_dbfs=r["peak_dbfs"],
+        intensity=r["f_intensity"],
+        envelope=tuple(float(v) for v in envelope),
+        envelope_step=r["envelope_step"],
+        tempo_bpm=r["f_tempo_bpm"],
+        tempo_confidence=r["tempo_confidence"],
+        lead_silence=r["lead_silence"],
+        trail_silence=r["trail_silence"],
+        brightness_hz=r["brightness_hz"],
+        onset_rate=r["onset_rate"],
+        voice=r["voice"],
+        version=r["f_version"],
+    )
+
+
+def _shift_intensity(f: Features, target: float) -> Features:
+    """Move the envelope so its summary becomes the therapist's value, keeping its shape."""
+    delta = target - f.intensity
+    env = tuple(float(min(1.0, max(0.0, v + delta))) for v in f.envelope)
+    return replace(f, intensity=target, envelope=env)
