@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.setlist-installed
 
-.PHONY: setup system-deps demo test lint schema clean
+.PHONY: setup system-deps demo test lint bench schema clean
 
 setup: system-deps $(STAMP)
 
@@ -32,6 +32,9 @@ demo: setup
 	@echo
 	@echo "== scanned and analysed into its own index"
 	$(BIN)/setlist library scan demo/music --db demo/library.sqlite
+	@echo
+	@echo "== a two-hour IM session planned from it, written to playlists/"
+	$(BIN)/setlist build ketamine-im-psychedelic --db demo/library.sqlite --seed 1 --out demo-session
 
 test: setup
 	$(BIN)/ruff check .
@@ -41,6 +44,14 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Benchmarks, each against a reference in the same run (several minutes; installs librosa).
+bench: setup
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	$(BIN)/python bench/bench_arcs.py
+	$(BIN)/python bench/bench_scan.py --files 10000
+	$(BIN)/python bench/bench_analysis.py
+	$(BIN)/python bench/bench_planner.py
 
 # Regenerate arcs/schema.json after changing the arc format (a test checks it is current).
 schema: setup

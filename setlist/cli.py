@@ -663,6 +663,154 @@ def annotations_import(db: Path | None, file: Path) -> None:
         click.echo(f"warning: no track matches {label}", err=True)
 
 
+# -- build and show ----------------------------------------------------------------
+FORMAT_CHOICES = ("setlist", "m3u8", "xspf", "html", "svg")
+
+
+@cli.command("build")
+@click.argument("arc")
+@db_option
+@click.option(
+    "--seed", type=click.IntRange(min=0), help="Seed; the same seed rebuilds the same plan."
+)
+@click.option(
+    "--profile",
+    "profiles",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Listener profile (YAML); give two for couples work.",
+)
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=1.0),
+    help="Stretch or shrink the arc to this many minutes (flexible phases absorb it).",
+)
+@click.option("--out", "name", help="Output name (default: ARC-DATE, never overwriting).")
+@click.option(
+    "--dir",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("playlists"),
+    show_default=True,
+    help="Folder for the outputs.",
+)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(FORMAT_CHOICES),
+    help="Output formats (repeatable; default: all).",
+)
+@click.option(
+    "--source",
+    type=click.Choice(["local", "spotify", "all"]),
+    default="all",
+    show_default=True,
+    help="Which tracks in the index to plan with.",
+)
+@click.option("--explain", is_flag=True, help="Show why each track was chosen.")
+@click.option("--dry-run", is_flag=True, help="Plan and print; write no files.")
+@json_option
+def build(
+    arc: str,
+    db: Path | None,
+    seed: int | None,
+    profiles: tuple[Path, ...],
+    minutes: float | None,
+    name: str | None,
+    out_dir: Path,
+    formats: tuple[str, ...],
+    source: str,
+    explain: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Plan a session for ARC (a name or a path) from the library and write it out."""
+    from setlist.session import BuildRequest, build_session
+
+    result = build_session(
+        BuildRequest(
+            arc=arc,
+            db=db,
+            seed=seed,
+            profiles=profiles,
+            minutes=minutes,
+            out_dir=out_dir,
+            name=name,
+            formats=formats,
+            source=None if source == "all" else source,
+            write=not dry_run,
+        )
+    )
+    s = result.setlist
+    if as_json:
+        from setlist.exports import setlist_to_dict
+
+        emit_json({**setlist_to_dict(s), "files": [str(f) for f in result.files]})
+        return
+    _print_setlist(s, explain=explain)
+    m = s.metrics
+    click.echo()
+    click.echo(
+        f"planned {len(s.entries)} tracks from {result.candidates} candidates "
+        f"in {format_clock(s.length)} (seed {s.seed})"
+    )
+    worst = (
+        f" before '{s.entries[m.worst_transition_index].track.title}' at "
+        f"{format_clock(s.entries[m.worst_transition_index].start)}"
+        if m.worst_transition_index > 0
+        else ""
+    )
+    click.echo(f"fit error (RMSE)   {m.fit_rmse:.3f}")
+    click.echo(f"worst transition   {m.worst_transition:.3f}{worst}")
+    click.echo(
+        f"timing error       {m.timing_error:.1f}s "
+        f"(phase boundaries within {m.boundary_error:.0f}s)"
+    )
+    click.echo(f"violations         {len(m.violations) or 'none'}")
+    for v in m.violations:
+        click.echo(f"  - {v}")
+    for note in s.notes:
+        click.echo(f"note: {note}")
+    for f in result.files:
+        click.echo(f"wrote {display_path(f)}")
+
+
+def _print_setlist(s: Any, *, explain: bool = False) -> None:
+    """The timeline: clock, phase, length, target -> realised intensity, track."""
+    phase = None
+    for e in s.entries:
+        if e.phase != phase:
+            phase = e.phase
+            span = next(p for p in s.phases if p.name == phase)
+            click.echo(f"-- {phase} ({format_clock(span.start)}-{format_clock(span.end)})")
+        who = f"{e.track.artist} - " if e.track.artist else ""
+        cut = " (faded early)" if e.cut else ""
+        click.echo(
+            f"{format_clock(e.start)}  {format_length(e.length):>6}  "
+            f"{e.target:.2f}->{e.realised:.2f}  {who}{e.track.title}{cut}"
+        )
+        if explain:
+            parts = ", ".join(f"{p.name} {p.cost:+.2f}" for p in e.penalties) or "no cost"
+            click.echo(f"{'':>10}why: cost {e.cost:.2f} = {parts}")
+
+
+@cli.command("show")
+@click.argument("playlist", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--explain", is_flag=True, help="Show why each track was chosen.")
+@json_option
+def show(playlist: Path, explain: bool, as_json: bool) -> None:
+    """Print a built session (NAME.setlist.yaml) as a timeline."""
+    from setlist.exports import load_setlist, setlist_to_dict
+
+    s = load_setlist(playlist)
+    if as_json:
+        emit_json(setlist_to_dict(s))
+        return
+    click.echo(f"{s.arc.name}: {format_clock(s.length)}, {len(s.entries)} tracks, seed {s.seed}")
+    _print_setlist(s, explain=explain)
+
+
 @cli.command("demo-library")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option(

@@ -108,7 +108,6 @@ import numpy.typing as npt
 import scipy.fft as sfft
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
-from scipy.signal import sosfilt
 
 from setlist.errors import AnalysisError
 from setlist.models import Features
@@ -133,7 +132,10 @@ _N_BANDS = 40
 _VOICE_BAND = (300.0, 3400.0)
 _F0_RANGE = (80.0, 400.0)
 _CEP_EVERY = 4  # cepstrum on every 4th frame: ample for 3 s windows, 1/4 of the cost
-_LOUD_CHUNK = 1 << 16  # samples per K-weighting pass (bounded float64 temporaries)
+_CHUNK = 1 << 17  # samples per analysis pass: bounded temporaries, cache friendly
+_ROW = 16  # samples per row of the K-weighting's block products
+_GROUP = 16  # rows per group (see _BlockFilter)
+_GEMM_MAX = 1 << 17  # m*n*k per matrix product call (see _matmul)
 _WINDOW_HOPS = 3  # STFT window in hops: 1536 (70 ms) at 22.05 kHz
 _TEMPO_DELTA = 0.1  # dB of flux over the local mean that counts towards the pulse
 _BATCH = 128  # STFT frames per batch: bounded temporaries, cache friendly
@@ -206,13 +208,137 @@ _VOICE_DEPTH = (4.0, 11.0)
 _VOICE_SYLLABIC = (0.08, 0.3)
 
 
-class _LoudnessMeter:
-    """K-weighted channel-summed power per 100 ms segment, carried across blocks."""
+def _matmul(a: F32, b: F32, out: F32) -> F32:
+    """`a @ b` into `out`, in row slices small enough that OpenBLAS stays on one thread.
 
-    def __init__(self, rate: int, channels: int) -> None:
+    Larger products wake BLAS threads, which cost more than they save at these shapes
+    (and would compete with the other worker processes of a library scan).
+    """
+    step = max(1, _GEMM_MAX // (a.shape[1] * b.shape[1]))
+    for i in range(0, len(a), step):
+        np.matmul(a[i : i + step], b, out=out[i : i + step])
+    return out
+
+
+def _state_space(sos: F64) -> tuple[F64, F64, F64, float]:
+    """(A, B, C, D) of a biquad cascade in scipy's transposed direct form II.
+
+    State [z1, z2] per section; s' = A s + B x, y = C s + D x.
+    """
+    k = 2 * len(sos)
+    a, b, c, d = np.zeros((k, k)), np.zeros(k), np.zeros(k), 1.0
+    for i, (b0, b1, b2, _, a1, a2) in enumerate(sos):
+        j = 2 * i  # the section's input is u = C s + D x (the previous section's output)
+        g1, g2 = b1 - a1 * b0, b2 - a2 * b0  # z1' = g1 u - a1 z1 + z2; z2' = g2 u - a2 z1
+        a[j] += g1 * c
+        a[j + 1] += g2 * c
+        a[j, j] -= a1
+        a[j, j + 1] += 1.0
+        a[j + 1, j] -= a2
+        b[j], b[j + 1] = g1 * d, g2 * d
+        c = b0 * c
+        c[j] += 1.0  # y = z1 + b0 u
+        d = b0 * d
+    return a, b, c, d
+
+
+class _BlockFilter:
+    """An IIR filter (the K-weighting) run exactly as matrix products over blocks.
+
+    A per-sample recursion costs ~10 ns a sample in scipy's sosfilt; linear algebra on
+    blocks gets the same output at a fraction of that. Samples go in rows of `_ROW`: a
+    row's output is its samples times a lower-triangular Toeplitz matrix (the impulse
+    response) plus the filter state at its start times the free response. States at
+    row starts come from those at group starts (`_GROUP` rows) by one matrix product of
+    the rows' state drives; states at group starts need a recursion over groups, but a
+    group spans enough samples (256 at 22.05 kHz) that the filter's memory has decayed
+    by 1e-13 within a few groups, so a truncated sum over the last few groups is exact.
+    Products run in float32 (the samples' precision; outputs agree with sosfilt in
+    float64 to ~1e-5 of full scale, power to ~1e-6), the recursion over groups in
+    float64.
+    """
+
+    def __init__(self, sos: F64, capacity: int) -> None:
+        a, b, c, d = _state_space(sos)
+        n, g, k = _ROW, _GROUP, len(b)
+        self.order = k
+        # One row: [x (n), s (k)] -> [y (n), s after the row (k)], by simulating the unit inputs.
+        state = np.zeros((k, n + k))
+        state[:, n:] = np.eye(k)
+        row = np.zeros((n + k, n + k))
+        for t in range(n):
+            unit = np.zeros(n + k)
+            unit[t] = 1.0
+            row[:, t] = c @ state + d * unit
+            state = a @ state + np.outer(b, unit)
+        row[:, n:] = state.T
+        self.out_matrix = np.ascontiguousarray(row[:, :n], dtype=np.float32)  # (n+k, n)
+        self.drive_matrix = np.ascontiguousarray(row[:n, n:], dtype=np.float32)  # (n, k)
+        step = row[n:, n:]  # state after a row from the state before it (row vectors)
+        # One group: [drives of its g rows (g*k), state at its start (k)] -> states at each
+        # row start (g*k) and after the group (k).
+        basis = np.eye(g * k + k)
+        cur = basis[:, g * k :]
+        starts = []
+        for j in range(g):
+            starts.append(cur)
+            cur = cur @ step + basis[:, j * k : (j + 1) * k]
+        self.start_matrix = np.ascontiguousarray(np.hstack(starts), dtype=np.float32)
+        self.group_drive = np.ascontiguousarray(cur[: g * k], dtype=np.float32)
+        jump = cur[g * k :]  # state after a group from the state before it
+        powers = [np.eye(k)]
+        while np.abs(powers[-1]).max() > 1e-13:
+            powers.append(powers[-1] @ jump)
+        self.terms = len(powers)
+        self.power_stack = np.ascontiguousarray(np.vstack(powers[::-1]))  # oldest first
+        rows = capacity // n
+        self._xs = np.empty((rows, n + k), dtype=np.float32)
+        self._y = np.empty((rows, n), dtype=np.float32)
+        self._u = np.empty((rows, k), dtype=np.float32)
+        self._us = np.empty((rows // g, g * k + k), dtype=np.float32)
+        self._starts = np.empty((rows // g, g * k), dtype=np.float32)
+        self._drives = np.zeros((rows // g + self.terms, k))
+
+    def run(self, x: F32, state: F64) -> tuple[F32, F64]:
+        """(output rows, state after) for `x`, a whole number of groups, from `state`.
+
+        The output is a view of a work buffer, valid until the next call.
+        """
+        n, g, k, terms = _ROW, _GROUP, self.order, self.terms
+        rows = len(x) // n
+        groups = rows // g
+        samples = x.reshape(rows, n)
+        drives = _matmul(samples, self.drive_matrix, self._u[:rows]).reshape(groups, g * k)
+        # Group-start states: sum over the last `terms` groups of drive @ jump^age.
+        past = self._drives[: groups + terms]  # terms-1 zero rows, the state, the drives
+        past[terms - 1] = state
+        past[terms:] = drives @ self.group_drive
+        windows = sliding_window_view(past, (terms, k))[:, 0].reshape(groups + 1, terms * k)
+        group_states = _matmul(windows, self.power_stack, np.empty((groups + 1, k)))
+        us = self._us[:groups]
+        us[:, : g * k] = drives
+        us[:, g * k :] = group_states[:groups]
+        xs = self._xs[:rows]
+        xs[:, :n] = samples
+        row_states = _matmul(us, self.start_matrix, self._starts[:groups])
+        xs[:, n:] = row_states.reshape(rows, k)
+        return _matmul(xs, self.out_matrix, self._y[:rows]), group_states[groups]
+
+
+class _LoudnessMeter:
+    """K-weighted channel-summed power per 100 ms segment, carried across blocks.
+
+    Takes the channels as contiguous arrays with a weight each: for stereo the mid
+    (L+R)/2 and side (L-R)/2 with weight 2, since L^2 + R^2 = 2 (M^2 + S^2) and the
+    filter is linear (the mid is computed anyway for the spectrum).
+    """
+
+    def __init__(self, rate: int, weights: tuple[float, ...]) -> None:
         self.rate = rate
-        self.sos = k_weighting_sos(rate)
-        self.zi = np.zeros((self.sos.shape[0], 2), dtype=np.complex128 if channels == 2 else float)
+        self.weights = weights
+        self.filter = _BlockFilter(k_weighting_sos(rate), _CHUNK + _ROW * _GROUP)
+        self.states = [np.zeros(self.filter.order) for _ in weights]
+        self.pending = [np.zeros(0, dtype=np.float32) for _ in weights]
         self.samples = 0  # samples seen
         self.segments = 0  # complete segments emitted
         self.partial = 0.0  # power sum of the unfinished segment
@@ -222,23 +348,22 @@ class _LoudnessMeter:
         """Sample index where segment k starts (100 ms grid, exact for any rate)."""
         return np.asarray(k, dtype=np.int64) * self.rate // 10
 
-    def feed(self, x: F32) -> None:
-        for i in range(0, len(x), _LOUD_CHUNK):
-            self._feed(x[i : i + _LOUD_CHUNK])
+    def feed(self, channels: list[F32]) -> None:
+        """Add the next samples of each channel (equal lengths, at most `_CHUNK`)."""
+        group = _ROW * _GROUP
+        whole = (len(self.pending[0]) + len(channels[0])) // group * group
+        blocks = []
+        for i, x in enumerate(channels):
+            if len(self.pending[i]):
+                x = np.concatenate((self.pending[i], x))
+            self.pending[i] = x[whole:].copy()
+            blocks.append(x[:whole])
+        if whole:
+            self._filter(blocks, whole)
 
-    def _feed(self, x: F32) -> None:
-        if x.shape[1] == 2:
-            # One complex pass filters both channels (real coefficients keep L and R
-            # apart) and |y|^2 is their summed power: ~20 % faster than two columns.
-            z = np.empty(len(x), dtype=np.complex128)
-            z.real, z.imag = x[:, 0], x[:, 1]
-            y, self.zi = sosfilt(self.sos, z, zi=self.zi)
-            p = y.real * y.real
-            p += y.imag * y.imag
-        else:
-            y, self.zi = sosfilt(self.sos, x[:, 0], zi=self.zi)
-            p = y * y
-        start, n = self.samples, len(p)
+    def _filter(self, blocks: list[F32], n: int) -> None:
+        """Filter the next n samples of each channel and add their power to the segments."""
+        start = self.samples
         self.samples += n
         # Segment ends falling inside (start, start + n].
         first = self.segments + 1
@@ -246,11 +371,17 @@ class _LoudnessMeter:
         ends = self.boundary(np.arange(first, last + 1)) - start
         ends = ends[ends <= n]
         cuts = np.concatenate(([0], ends[ends < n]))
-        sums = np.add.reduceat(p, cuts)
+        sums = np.zeros(len(cuts))
+        for i, x in enumerate(blocks):
+            if len(x) % (_ROW * _GROUP):  # the last samples: zero-pad to a whole group
+                x = np.concatenate((x, np.zeros(-len(x) % (_ROW * _GROUP), dtype=np.float32)))
+            y, self.states[i] = self.filter.run(x, self.states[i])
+            power = np.square(y, out=y).reshape(-1)[:n]  # outputs past n are not counted
+            sums += self.weights[i] * np.add.reduceat(power, cuts)
         complete = len(ends)
         if complete:
             sums[0] += self.partial
-            self.sums.append(sums[:complete].copy())
+            self.sums.append(sums[:complete])
             self.partial = float(sums[complete]) if complete < len(sums) else 0.0
             self.segments += complete
         else:
@@ -258,6 +389,8 @@ class _LoudnessMeter:
 
     def finish(self) -> tuple[F64, F64]:
         """(power sums, sample counts) per segment, the last one possibly partial."""
+        if len(self.pending[0]):
+            self._filter(self.pending, len(self.pending[0]))
         sums = np.concatenate([*self.sums, np.zeros(0)])
         counts = np.diff(self.boundary(np.arange(self.segments + 1))).astype(np.float64)
         tail = self.samples - int(self.boundary(self.segments))
@@ -294,10 +427,20 @@ class _SpectralTracker:
         # Scaled so a full-scale sine peaks at magnitude 1 (power 1) in its bin.
         self.window = (win * 2.0 / win.sum()).astype(np.float32)
         freqs = sfft.rfftfreq(self.n_fft, 1.0 / rate)
-        self.freqs = freqs
-        lo, hi = np.searchsorted(freqs, _VOICE_BAND)
-        self.voice_bins = slice(int(lo), int(hi))
-        self.band_starts = _band_starts(freqs, _N_BANDS, 30.0, min(rate / 2.0, 16000.0))
+        lo, hi = (int(i) for i in np.searchsorted(freqs, _VOICE_BAND))
+        band_starts = _band_starts(freqs, _N_BANDS, 30.0, min(rate / 2.0, 16000.0))
+        # One pass of sums over runs of bins gives the bands, the speech band and the
+        # total: cut at every band start and both speech band edges.
+        self.cuts = np.unique(np.concatenate(([0, lo, hi], band_starts)))
+        self.band_cols = np.searchsorted(self.cuts, band_starts)
+        ends = np.append(self.band_cols[1:], len(self.cuts))
+        # Runs after the first of a band (a speech band edge cut it): (band, run) pairs.
+        self.band_extra = [
+            (b, r)
+            for b, (c, e) in enumerate(zip(self.band_cols, ends, strict=True))
+            for r in range(c + 1, e)
+        ]
+        self.voice_cols = slice(*(int(i) for i in np.searchsorted(self.cuts, (lo, hi))))
         self.mag_proj = np.ascontiguousarray(
             np.column_stack([np.ones(len(freqs)), freqs]).astype(np.float32)
         )
@@ -316,24 +459,56 @@ class _SpectralTracker:
         self._win_buf = np.empty((_BATCH, self.n_fft), dtype=np.float32)
         self._pow_buf = np.empty((_BATCH, bins), dtype=np.float32)
         self._mag_buf = np.empty((_BATCH, bins), dtype=np.float32)
-        self._mp_buf = np.empty((_BATCH, 2), dtype=np.float32)
 
     def feed(self, mono: F32) -> None:
+        """Frame the next samples; frames that start in the carried samples are built
+        from a short join, the rest are read in place."""
         self.samples += len(mono)
-        self.buf = np.concatenate((self.buf, mono))
-        self._drain()
-
-    def _drain(self) -> None:
-        n_fft, hop = self.n_fft, self.hop
-        if len(self.buf) < n_fft:
+        n_fft, hop, carried = self.n_fft, self.hop, len(self.buf)
+        if len(mono) < 4 * n_fft:
+            self.buf = np.concatenate((self.buf, mono))
+            self.buf = self.buf[hop * self._frames_of(self.buf) :].copy()
             return
-        count = 1 + (len(self.buf) - n_fft) // hop
-        view = sliding_window_view(self.buf, n_fft)[::hop][:count]
-        for i in range(0, count, _BATCH):
-            self._frames(view[i : i + _BATCH])
-        self.buf = self.buf[count * hop :].copy()
+        head_frames = -(-carried // hop)  # frames starting in the carried samples
+        if head_frames:
+            head = np.concatenate((self.buf, mono[: (head_frames - 1) * hop + n_fft - carried]))
+            self._frames_of(head)
+        rest = mono[head_frames * hop - carried :]
+        self.buf = rest[hop * self._frames_of(rest) :].copy()
 
-    def _frames(self, frames: F32) -> None:
+    def _frames_of(self, x: F32) -> int:
+        """Analyse every whole frame of x (frames start every hop from x[0]); their count."""
+        n_fft, hop = self.n_fft, self.hop
+        if len(x) < n_fft:
+            return 0
+        count = 1 + (len(x) - n_fft) // hop
+        view = sliding_window_view(x, n_fft)[::hop][:count]
+        out = np.empty((count, 5), dtype=np.float32)
+        bands = np.empty((count, _N_BANDS), dtype=np.float32)
+        for i in range(0, count, _BATCH):
+            j = i + _BATCH
+            self._batch(view[i:j], out[i:j], bands[i:j], self.frames + i)
+        # SuperFlux-style onset envelope, over all frames at once. Floor each frame 50 dB
+        # below its loudest band (masking): rises far below what is heard do not count,
+        # and scaling the signal leaves the envelope unchanged.
+        floor = bands.max(axis=1, keepdims=True) * np.float32(1e-5) + self.band_floor
+        logb = np.log10(bands + floor)
+        logb *= np.float32(10.0)
+        before = np.concatenate((logb[:1] if self.prev_logb is None else self.prev_logb, logb[:-1]))
+        # Compare with the previous frame's max over neighbouring bands, so vibrato and
+        # pitch glides do not read as new events.
+        ref = before.copy()
+        np.maximum(ref[:, 1:], before[:, :-1], out=ref[:, 1:])
+        np.maximum(ref[:, :-1], before[:, 1:], out=ref[:, :-1])
+        rise = np.subtract(logb, ref, out=ref)
+        out[:, 4] = np.maximum(rise, 0.0, out=rise).mean(axis=1)
+        self.prev_logb = logb[-1:].copy()
+        self.rows.append(out)
+        self.frames += count
+        return count
+
+    def _batch(self, frames: F32, out: F32, bands: F32, index: int) -> None:
+        """Per-frame values of `frames` (the first is frame `index`) into out and bands."""
         n = len(frames)
         # Reused work buffers: fresh multi-megabyte temporaries per batch cost more in
         # page faults than the FFT itself.
@@ -342,34 +517,22 @@ class _SpectralTracker:
         mag = np.abs(spec, out=self._mag_buf[:n])
         del spec
         power = np.multiply(mag, mag, out=self._pow_buf[:n])
-        mp = np.matmul(mag, self.mag_proj, out=self._mp_buf[:n])
-        bands = np.add.reduceat(power, self.band_starts, axis=1)
-        # Floor each frame 50 dB below its loudest band (masking): rises far below what
-        # is heard do not count, and scaling the signal leaves the envelope unchanged.
-        floor = bands.max(axis=1, keepdims=True) * np.float32(1e-5) + self.band_floor
-        logb = 10.0 * np.log10(bands + floor)
-        prev = logb[:1] if self.prev_logb is None else self.prev_logb[None, :]
-        before = np.concatenate((prev, logb[:-1]))
-        # SuperFlux-style: compare with the previous frame's max over neighbouring bands,
-        # so vibrato and pitch glides do not read as new events.
-        ref = before.copy()
-        np.maximum(ref[:, 1:], before[:, :-1], out=ref[:, 1:])
-        np.maximum(ref[:, :-1], before[:, 1:], out=ref[:, :-1])
-        out = np.empty((n, 5), dtype=np.float32)
-        out[:, 0] = power.sum(axis=1)
-        out[:, 1] = power[:, self.voice_bins].sum(axis=1)
-        out[:, 2:4] = mp
-        out[:, 4] = np.maximum(logb - ref, 0.0).mean(axis=1)
-        self.prev_logb = logb[-1].copy()
-        self.rows.append(out)
-        # Cepstrum on every _CEP_EVERY-th absolute frame, 0-rate/4 Hz.
-        first = (-self.frames) % _CEP_EVERY
+        out[:, 2:4] = mag @ self.mag_proj
+        runs = np.add.reduceat(power, self.cuts, axis=1)
+        out[:, 0] = runs.sum(axis=1)
+        out[:, 1] = runs[:, self.voice_cols].sum(axis=1)
+        np.take(runs, self.band_cols, axis=1, out=bands)
+        for b, r in self.band_extra:
+            bands[:, b] += runs[:, r]
+        # Cepstrum on every _CEP_EVERY-th absolute frame, 0-rate/4 Hz: the real cepstrum
+        # of that half spectrum is its DCT-I (an inverse real FFT of 2 * (bins - 1)).
+        first = (-index) % _CEP_EVERY
         if first < n:
             logp = np.log(power[first::_CEP_EVERY, : self.cep_bins] + np.float32(1e-10))
-            cep = sfft.irfft(logp, axis=1, workers=1)[:, self.cep_lo : self.cep_hi]
+            cep = sfft.dct(logp, type=1, axis=1, workers=1)[:, self.cep_lo : self.cep_hi]
             # Peak prominence above the mean of the f0 range: harmonic => sharp peak.
-            self.cep.append((cep.max(axis=1) - cep.mean(axis=1)).astype(np.float32))
-        self.frames += n
+            prominence = cep.max(axis=1) - cep.mean(axis=1)
+            self.cep.append(prominence * np.float32(0.5 / (self.cep_bins - 1)))
 
     def finish(self) -> dict[str, F64]:
         # Pad so the last sample is covered by a frame centred at or after it.
@@ -379,7 +542,7 @@ class _SpectralTracker:
             need = (missing - 1) * self.hop + self.n_fft
             pad = max(need - len(self.buf), 0)
             self.buf = np.concatenate((self.buf, np.zeros(pad, dtype=np.float32)))
-            self._drain()
+            self._frames_of(self.buf)
         rows = np.concatenate([*self.rows, np.zeros((0, 5), np.float32)])[:total]
         rows = rows.astype(np.float64)
         out = {k: rows[:, i] for i, k in enumerate(("power", "voice", "mag", "cent", "flux"))}
@@ -401,7 +564,7 @@ class Analyzer:
             raise ValueError(f"analysis takes 1 or 2 channels, not {channels}")
         self.rate = rate
         self.channels = channels
-        self._loudness = _LoudnessMeter(rate, channels)
+        self._loudness = _LoudnessMeter(rate, (1.0,) if channels == 1 else (2.0, 2.0))
         self._spectral = _SpectralTracker(rate)
         self._peak = 0.0
         self._finished = False
@@ -415,14 +578,24 @@ class Analyzer:
             x = x[:, None]
         if x.ndim != 2 or x.shape[1] != self.channels:
             raise ValueError(f"expected (n, {self.channels}) samples, got {x.shape}")
-        if len(x) == 0:
-            return
+        for i in range(0, len(x), _CHUNK):
+            self._feed(x[i : i + _CHUNK])
+
+    def _feed(self, x: F32) -> None:
         peak = float(max(x.max(), -x.min()))
         if not math.isfinite(peak):
             raise AnalysisError("samples contain NaN or infinity")
         self._peak = max(self._peak, peak)
-        self._loudness.feed(x)
-        mono = x[:, 0] if self.channels == 1 else (x[:, 0] + x[:, 1]) * np.float32(0.5)
+        if self.channels == 1:
+            mono = np.ascontiguousarray(x[:, 0])
+            self._loudness.feed([mono])
+        else:
+            left, right = x[:, 0], x[:, 1]
+            mono = np.add(left, right)
+            mono *= np.float32(0.5)
+            side = np.subtract(left, right)
+            side *= np.float32(0.5)
+            self._loudness.feed([mono, side])
         self._spectral.feed(mono)
 
     def finish(self) -> Features:
@@ -430,7 +603,7 @@ class Analyzer:
         if self._finished:
             raise RuntimeError("Analyzer.finish called twice")
         self._finished = True
-        n = self._loudness.samples
+        n = self._spectral.samples
         if n == 0:
             raise AnalysisError("no audio samples")
         return _summarise(self.rate, n, self._peak, self._loudness, self._spectral)
