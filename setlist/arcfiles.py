@@ -41,7 +41,11 @@ def search_path() -> list[Path]:
     dirs.append(shipped_dir())
     out: list[Path] = []
     for d in dirs:
-        if d.is_dir() and d.resolve() not in {o.resolve() for o in out}:
+        try:
+            usable = d.is_dir() and os.access(d, os.R_OK | os.X_OK)
+        except OSError:  # e.g. a parent folder we may not enter: not ours to search
+            usable = False
+        if usable and d.resolve() not in {o.resolve() for o in out}:
             out.append(d)
     return out
 

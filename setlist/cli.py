@@ -708,6 +708,13 @@ FORMAT_CHOICES = ("setlist", "m3u8", "xspf", "html", "svg")
     show_default=True,
     help="Which tracks in the index to plan with.",
 )
+@click.option(
+    "--artist-gap",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Other tracks that must play before an artist is heard again.",
+)
 @click.option("--explain", is_flag=True, help="Show why each track was chosen.")
 @click.option("--dry-run", is_flag=True, help="Plan and print; write no files.")
 @json_option
@@ -721,6 +728,7 @@ def build(
     out_dir: Path,
     formats: tuple[str, ...],
     source: str,
+    artist_gap: int,
     explain: bool,
     dry_run: bool,
     as_json: bool,
@@ -740,6 +748,7 @@ def build(
             formats=formats,
             source=None if source == "all" else source,
             write=not dry_run,
+            artist_gap=artist_gap,
         )
     )
     s = result.setlist

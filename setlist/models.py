@@ -597,10 +597,10 @@ class Setlist:
         for i, e in enumerate(self.entries):
             rel = times - e.start
             g = ((rel >= 0) & (rel <= e.length)).astype(np.float64)
-            if e.fade_in > 0:
+            if e.fade_in > 1e-6:
                 x = np.clip(rel / e.fade_in, 0.0, 1.0)
                 g *= np.sin(x * np.pi / 2)
-            if e.fade_out > 0:
+            if e.fade_out > 1e-6:
                 x = np.clip((e.length - rel) / e.fade_out, 0.0, 1.0)
                 g *= np.sin(x * np.pi / 2)
             out[i] = g

@@ -88,7 +88,7 @@ class PlanOptions:
     search: Search = "beam"
     beam: int = 2
     shortlist: int = 96
-    artist_gap: int = 3
+    artist_gap: int = 2
     loudness_target: float = -20.0
     #: Highest sample peak a normalising gain may raise a track to (dBFS).
     ceiling_db: float = -1.0
@@ -724,7 +724,18 @@ def _stuck(ctx: _Context, furthest: _State) -> CannotFillPhase:
     left = ctx.eligible[i].copy()
     left[list(furthest.used)] = False
     level = float(ctx.arc.intensity_at(min(furthest.t + 60.0, ctx.length)))
-    near = int((left & (np.abs(ctx.p.mean - level) <= ctx.o.max_miss)).sum())
+    near_mask = left & (np.abs(ctx.p.mean - level) <= ctx.o.max_miss)
+    near = int(near_mask.sum())
+    artists = set(ctx.p.artist[near_mask].tolist())
+    if near and artists <= set(furthest.artists):
+        return CannotFillPhase(
+            f"cannot fill phase '{phase.name}' from {format_clock(furthest.t)}: the {near} "
+            f"unplayed tracks near the target intensity there ({level:.2f}) are by "
+            f"{len(artists)} artist{'s' if len(artists) != 1 else ''}, all heard within the "
+            f"last {ctx.o.artist_gap} tracks (artist gap)",
+            hint=f"add music near intensity {level:.2f} by other artists, or allow a "
+            "smaller --artist-gap",
+        )
     return CannotFillPhase(
         f"cannot fill phase '{phase.name}' from {format_clock(furthest.t)}: of "
         f"{int(left.sum())} unplayed tracks that meet its constraints, {near} come within "

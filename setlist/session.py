@@ -34,6 +34,7 @@ class BuildRequest:
     formats: tuple[str, ...] = ()
     source: str | None = None
     write: bool = True
+    artist_gap: int = PlanOptions().artist_gap
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,9 @@ def build_session(request: BuildRequest) -> BuildResult:
     with Index.open(request.db) as index:
         candidates = index.candidates(CandidateFilter(source=request.source))
     listeners = listeners_for(request.profiles, candidates)
-    setlist = plan(arc, candidates, PlanOptions(seed=seed), listeners)
+    setlist = plan(
+        arc, candidates, PlanOptions(seed=seed, artist_gap=request.artist_gap), listeners
+    )
     now = dt.datetime.now(dt.UTC).astimezone()
     setlist = replace(
         setlist,

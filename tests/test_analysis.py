@@ -27,6 +27,7 @@ from setlist.library.analysis import (
     LOUDNESS_FLOOR_LUFS,
     PEAK_FLOOR_DBFS,
     Analyzer,
+    _BlockFilter,
     features_from_samples,
     k_weighting_sos,
 )
@@ -224,6 +225,58 @@ def test_leading_and_trailing_silence() -> None:
     f = features_from_samples(x.astype(np.float32), RATE)
     assert f.lead_silence == pytest.approx(2.5, abs=0.2)
     assert f.trail_silence == pytest.approx(4.0, abs=0.2)
+
+
+def reference_loudness(x: npt.ArrayLike, rate: int) -> float:
+    """BS.1770-4 integrated loudness straight from the standard: scipy's per-sample
+    sosfilt per channel, 400 ms blocks every 100 ms, absolute and relative gates."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    power = sum(sosfilt(k_weighting_sos(rate), x[:, c]) ** 2 for c in range(x.shape[1]))
+    step = rate // 10
+    blocks = np.array(
+        [power[i : i + 4 * step].mean() for i in range(0, len(power) - 4 * step + 1, step)]
+    )
+    loud = -0.691 + 10 * np.log10(blocks)
+    kept = blocks[loud > -70]
+    relative = -0.691 + 10 * np.log10(kept.mean()) - 10
+    return float(-0.691 + 10 * np.log10(blocks[(loud > -70) & (loud > relative)].mean()))
+
+
+@pytest.mark.parametrize("rate", [22050, 48000])
+def test_loudness_equals_the_standard_for_unlike_channels(rate: int) -> None:
+    """Stereo is filtered as L+R and L-R; the channel powers must still sum as BS.1770's."""
+    rng = np.random.default_rng(5)
+    n = 12 * rate
+    t = np.arange(n) / rate
+    bursts = rng.standard_normal(n) * (np.sin(2 * np.pi * 0.7 * t) > 0.3) * 0.1
+    bass = 0.3 * np.sin(2 * np.pi * 45 * t)
+    cases = {
+        "hard panned": np.stack([bursts, bass], axis=1),
+        "out of phase": np.stack([bass + bursts, -(bass + bursts)], axis=1),
+        "DC offset": np.stack([0.4 + 0.01 * bursts, 0.4 + 0.02 * bass], axis=1),
+        "mono": bass + bursts,
+    }
+    for name, x in cases.items():
+        x = x.astype(np.float32)
+        got = features_from_samples(x, rate).loudness_lufs
+        assert got == pytest.approx(reference_loudness(x, rate), abs=0.01), name
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 48000, 96000])
+def test_block_k_weighting_equals_sosfilt(rate: int) -> None:
+    """The K-weighting runs as block matrix products in float32; it must be the same
+    filter as scipy's sosfilt in float64, across calls, even on a large DC offset
+    (the hardest case for float32 filter states)."""
+    rng = np.random.default_rng(rate)
+    x = (0.2 * rng.standard_normal(256 * 700) + 0.5).astype(np.float32)
+    block = _BlockFilter(k_weighting_sos(rate), 256 * 400)
+    state, outputs, i = np.zeros(block.order), [], 0
+    for groups in (1, 399, 37, 263):
+        y, state = block.run(x[i : i + 256 * groups], state)
+        outputs.append(y.reshape(-1).copy())
+        i += 256 * groups
+    expected = sosfilt(k_weighting_sos(rate), x.astype(np.float64))
+    assert np.abs(np.concatenate(outputs) - expected).max() < 1e-6
 
 
 # --------------------------------------------------------------------------- streaming

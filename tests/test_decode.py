@@ -104,6 +104,28 @@ def test_blocks_are_bounded_and_cover_the_file(tmp_path: Path) -> None:
     assert sum(sizes) == pytest.approx(10 * 22050, abs=50)
 
 
+@pytest.mark.parametrize(("suffix", "channels"), [(".flac", 2), (".mp3", 2), (".opus", 1)])
+def test_blocks_hold_exactly_what_plain_pyav_resampling_gives(
+    tmp_path: Path, suffix: str, channels: int
+) -> None:
+    """decode_blocks asks the resampler for large fixed-size frames and reads their
+    memory directly; the samples must be those of PyAV's plain per-frame path."""
+    rate = FORMATS[suffix][2]
+    path = write_audio(tmp_path / f"tone{suffix}", tones(9.7, rate, channels), rate)
+    expected = []
+    with av.open(str(path)) as container:
+        layout = "mono" if channels == 1 else "stereo"
+        resampler = av.AudioResampler(format="flt", layout=layout, rate=22050)
+        for frame in container.decode(audio=0):
+            expected += [
+                out.to_ndarray().reshape(-1, channels) for out in resampler.resample(frame)
+            ]
+        expected += [out.to_ndarray().reshape(-1, channels) for out in resampler.resample(None)]
+    for block_seconds in (20.0, 0.3):
+        got = np.concatenate(list(decode_blocks(path, block_seconds=block_seconds)))
+        assert np.array_equal(got, np.concatenate(expected))
+
+
 def test_analyze_file_matches_the_samples(tmp_path: Path) -> None:
     x = tones(12.0, 22050, 2) * np.float32(0.5)
     path = write_audio(tmp_path / "same.flac", x, 22050)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -157,12 +161,39 @@ def test_bad_files_are_reported_and_the_scan_goes_on(tmp_path: Path, index: Inde
     assert index.stats()["ok"] == 2
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_unreadable_file(tmp_path: Path, index: Index) -> None:
-    path = write_audio(tmp_path / "lib" / "secret.flac", tone(1.0))
-    path.chmod(0)
-    report = scan([tmp_path / "lib"], index, analyze=False)
-    assert [p.reason for p in report.failed] == ["permission denied"]
+def test_unreadable_file_and_folder() -> None:
+    """Permissions bite only a non-root user: as root, the scan runs as `nobody`."""
+    root = Path(tempfile.mkdtemp(prefix="setlist-perm-"))
+    try:
+        root.chmod(0o777)
+        lib = root / "lib"
+        write_audio(lib / "good.flac", tone(1.0))
+        write_audio(lib / "secret.flac", tone(1.0)).chmod(0)
+        write_audio(lib / "locked" / "inner.flac", tone(1.0))
+        (lib / "locked").chmod(0)
+        lib.chmod(0o755)
+        command = [sys.executable, "-m", "setlist", "library", "scan", str(lib),
+                   "--db", str(root / "db.sqlite"), "--no-analyze", "--json"]  # fmt: skip
+        if os.geteuid() == 0:
+            if shutil.which("setpriv") is None:
+                pytest.skip("needs setpriv to drop root")
+            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        env = {**os.environ, "HOME": str(root), "XDG_CONFIG_HOME": str(root / "config")}
+        done = subprocess.run(
+            command, capture_output=True, text=True, check=False, cwd=root, env=env
+        )
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert [(Path(p["path"]).name, p["reason"]) for p in report["failed"]] == [
+            ("secret.flac", "permission denied")
+        ]
+        assert [(Path(p["path"]).name, p["reason"]) for p in report["skipped"]] == [
+            ("locked", "permission denied")
+        ]
+        assert report["new"] == 1
+    finally:
+        (root / "lib" / "locked").chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_interrupted_scan_keeps_finished_batches(

@@ -358,7 +358,7 @@ def test_greedy_does_not_strand_itself_a_rounding_error_short_of_a_boundary() ->
         tolerance=30.0,
     )
     tracks = [make_track(1, intensity=0.5, duration=260.0, artist="A")] + [
-        make_track(i, intensity=0.9, duration=400.0, artist=f"B{i}") for i in range(2, 8)
+        make_track(i, intensity=0.6, duration=400.0, artist=f"B{i}") for i in range(2, 8)
     ]
     # The same library plans fine with crossfade=8.0; beam and random plan it at 7.3.
     s = plan(arc, candidates_from_tracks(tracks), PlanOptions(search="greedy"))

@@ -11,10 +11,13 @@ What is measured, and why
   rate from the analog prototypes of its two biquads (shelf f0 1681.97 Hz, G 4.0 dB,
   Q 0.7072; high-pass f0 38.135 Hz, Q 0.5003) by a bilinear transform pre-warped at f0,
   as libebur128 does; at 48 kHz this reproduces the standard's coefficients to 1e-12
-  (checked in the tests). Channel powers are summed (weight 1 for L/R), 400 ms blocks
-  overlap by 75 %, with the -70 LUFS absolute and -10 LU relative gates. At 22.05 kHz a
-  1 kHz tone reads within 0.03 LU of 48 kHz; broadband music reads a little low, as
-  K-weighted energy above 11 kHz is lost in resampling.
+  (checked in the tests). It runs as exact block matrix products, not sample by sample
+  (`_BlockFilter`: scipy's sosfilt to float32 rounding, at a fraction of its cost).
+  Channel powers are summed (weight 1 for L/R; stereo is filtered as L+R and L-R, whose
+  halved powers sum to the same), 400 ms blocks overlap by 75 %, with the -70 LUFS
+  absolute and -10 LU relative gates. At 22.05 kHz a 1 kHz tone reads within 0.03 LU of
+  48 kHz; broadband music reads a little low, as K-weighted energy above 11 kHz is lost
+  in resampling.
   Loudness range follows EBU Tech 3342 (3 s windows every 100 ms, -70 LUFS absolute and
   -20 LU relative gates, 10th-95th percentile). Silence has no finite loudness:
   `LOUDNESS_FLOOR_LUFS` (-70, the absolute gate) is reported instead of -inf, and
@@ -101,12 +104,13 @@ not "medium"), while one stray 3 s window cannot move it as a maximum would.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import scipy.fft as sfft
-from numpy.lib.stride_tricks import sliding_window_view
+from scipy.linalg import cholesky, solve_discrete_lyapunov, svd
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from setlist.errors import AnalysisError
@@ -135,7 +139,7 @@ _CEP_EVERY = 4  # cepstrum on every 4th frame: ample for 3 s windows, 1/4 of the
 _CHUNK = 1 << 17  # samples per analysis pass: bounded temporaries, cache friendly
 _ROW = 16  # samples per row of the K-weighting's block products
 _GROUP = 16  # rows per group (see _BlockFilter)
-_GEMM_MAX = 1 << 17  # m*n*k per matrix product call (see _matmul)
+_GEMM_MAX = 200_000  # m*n*k per matrix product call (see _matmul)
 _WINDOW_HOPS = 3  # STFT window in hops: 1536 (70 ms) at 22.05 kHz
 _TEMPO_DELTA = 0.1  # dB of flux over the local mean that counts towards the pulse
 _BATCH = 128  # STFT frames per batch: bounded temporaries, cache friendly
@@ -208,6 +212,50 @@ _VOICE_DEPTH = (4.0, 11.0)
 _VOICE_SYLLABIC = (0.08, 0.3)
 
 
+def _pocketfft() -> tuple[
+    Callable[[F32, npt.NDArray[np.complex64]], npt.NDArray[np.complex64]],
+    Callable[[F32, F32], F32],
+]:
+    """(real FFT of rows, DCT-I of rows divided by 2 (n - 1)), each into a given buffer.
+
+    The public `scipy.fft` functions allocate their output; a fresh ~1 MB array per batch
+    costs page faults worth a third of the FFT, and their backend dispatch costs more
+    than a small transform. scipy's own pocketfft binding takes output buffers; it is
+    private, so it is checked once here against the public functions, which are used
+    instead if it is missing or behaves differently.
+    """
+
+    def public_rfft(x: F32, out: npt.NDArray[np.complex64]) -> npt.NDArray[np.complex64]:
+        return sfft.rfft(x, axis=1, workers=1)
+
+    def public_dct1(x: F32, out: F32) -> F32:
+        return sfft.dct(x, type=1, axis=1, norm="forward", workers=1)
+
+    try:
+        from scipy.fft._pocketfft.pypocketfft import dct, r2c
+
+        probe = np.sin(np.arange(26, dtype=np.float32)).reshape(2, 13)
+        got_fft = r2c(probe[:, :12], (1,), True, 0, np.empty((2, 7), np.complex64), 1)
+        got_dct = dct(probe, 1, (1,), 2, np.empty((2, 13), np.float32), 1)
+        same = np.allclose(got_fft, public_rfft(probe[:, :12], got_fft), atol=1e-5)
+        same &= np.allclose(got_dct, public_dct1(probe, got_dct), atol=1e-5)
+    except Exception:  # pragma: no cover - depends on the scipy version  # noqa: BLE001
+        same = False
+    if not same:  # pragma: no cover
+        return public_rfft, public_dct1
+
+    def rfft(x: F32, out: npt.NDArray[np.complex64]) -> npt.NDArray[np.complex64]:
+        return r2c(x, (1,), True, 0, out, 1)
+
+    def dct1(x: F32, out: F32) -> F32:
+        return dct(x, 1, (1,), 2, out, 1)
+
+    return rfft, dct1
+
+
+_rfft_rows, _dct1_rows = _pocketfft()
+
+
 def _matmul(a: F32, b: F32, out: F32) -> F32:
     """`a @ b` into `out`, in row slices small enough that OpenBLAS stays on one thread.
 
@@ -242,24 +290,38 @@ def _state_space(sos: F64) -> tuple[F64, F64, F64, float]:
     return a, b, c, d
 
 
+def _balanced(a: F64, b: F64, c: F64) -> tuple[F64, F64, F64]:
+    """The same filter in a balanced state basis (equal, diagonal Gramians)."""
+    lc = cholesky(solve_discrete_lyapunov(a, np.outer(b, b)), lower=True)
+    lo = cholesky(solve_discrete_lyapunov(a.T, np.outer(c, c)), lower=True)
+    u, sv, vt = svd(lo.T @ lc)
+    t = lc @ vt.T / np.sqrt(sv)
+    ti = (u / np.sqrt(sv)).T @ lo.T
+    return ti @ a @ t, ti @ b, c @ t
+
+
 class _BlockFilter:
     """An IIR filter (the K-weighting) run exactly as matrix products over blocks.
 
-    A per-sample recursion costs ~10 ns a sample in scipy's sosfilt; linear algebra on
-    blocks gets the same output at a fraction of that. Samples go in rows of `_ROW`: a
-    row's output is its samples times a lower-triangular Toeplitz matrix (the impulse
-    response) plus the filter state at its start times the free response. States at
-    row starts come from those at group starts (`_GROUP` rows) by one matrix product of
-    the rows' state drives; states at group starts need a recursion over groups, but a
-    group spans enough samples (256 at 22.05 kHz) that the filter's memory has decayed
-    by 1e-13 within a few groups, so a truncated sum over the last few groups is exact.
-    Products run in float32 (the samples' precision; outputs agree with sosfilt in
-    float64 to ~1e-5 of full scale, power to ~1e-6), the recursion over groups in
-    float64.
+    scipy's sosfilt recurses sample by sample (~10 ns a sample here, more than all the
+    rest of loudness); the same linear recursion over blocks is matrix products, which
+    run near the machine's arithmetic speed. Samples go in rows of `_ROW`: a row's
+    output is its samples times a lower-triangular Toeplitz matrix (the impulse
+    response) plus the filter state at its start times the free response. States at row
+    starts follow from the state at their group's start (`_GROUP` rows) and the rows'
+    drives (the state each row leaves from a zero start), one product for all groups.
+    States at group starts need a recursion over groups; a group is long enough (256
+    samples) that the filter's memory falls below 1e-13 within `terms` groups (15 at
+    22.05 kHz), so the truncated sum over the last `terms` groups' drives is exact.
+    Products run in float32, the samples' precision, in a balanced state basis (the
+    direct form's states grow large at low frequencies and would cancel in float32):
+    outputs match sosfilt in float64 to ~2e-7 of full scale at any rate, 100 ms powers
+    to ~1e-5 dB even under a -6 dBFS DC offset; the sum over groups runs in float64.
     """
 
     def __init__(self, sos: F64, capacity: int) -> None:
         a, b, c, d = _state_space(sos)
+        a, b, c = _balanced(a, b, c)
         n, g, k = _ROW, _GROUP, len(b)
         self.order = k
         # One row: [x (n), s (k)] -> [y (n), s after the row (k)], by simulating the unit inputs.
@@ -272,7 +334,8 @@ class _BlockFilter:
             row[:, t] = c @ state + d * unit
             state = a @ state + np.outer(b, unit)
         row[:, n:] = state.T
-        self.out_matrix = np.ascontiguousarray(row[:, :n], dtype=np.float32)  # (n+k, n)
+        self.impulse_matrix = np.ascontiguousarray(row[:n, :n], dtype=np.float32)  # zero state
+        self.free_matrix = np.ascontiguousarray(row[n:, :n], dtype=np.float32)  # zero input
         self.drive_matrix = np.ascontiguousarray(row[:n, n:], dtype=np.float32)  # (n, k)
         step = row[n:, n:]  # state after a row from the state before it (row vectors)
         # One group: [drives of its g rows (g*k), state at its start (k)] -> states at each
@@ -292,12 +355,13 @@ class _BlockFilter:
         self.terms = len(powers)
         self.power_stack = np.ascontiguousarray(np.vstack(powers[::-1]))  # oldest first
         rows = capacity // n
-        self._xs = np.empty((rows, n + k), dtype=np.float32)
         self._y = np.empty((rows, n), dtype=np.float32)
+        self._free = np.empty((rows, n), dtype=np.float32)
         self._u = np.empty((rows, k), dtype=np.float32)
         self._us = np.empty((rows // g, g * k + k), dtype=np.float32)
         self._starts = np.empty((rows // g, g * k), dtype=np.float32)
         self._drives = np.zeros((rows // g + self.terms, k))
+        self._windows = np.empty((rows // g + 1, self.terms * k))
 
     def run(self, x: F32, state: F64) -> tuple[F32, F64]:
         """(output rows, state after) for `x`, a whole number of groups, from `state`.
@@ -313,24 +377,24 @@ class _BlockFilter:
         past = self._drives[: groups + terms]  # terms-1 zero rows, the state, the drives
         past[terms - 1] = state
         past[terms:] = drives @ self.group_drive
-        windows = sliding_window_view(past, (terms, k))[:, 0].reshape(groups + 1, terms * k)
+        windows = self._windows[: groups + 1]
+        windows[:] = np.ndarray((groups + 1, terms * k), past.dtype, past, 0, (k * 8, 8))
         group_states = _matmul(windows, self.power_stack, np.empty((groups + 1, k)))
         us = self._us[:groups]
         us[:, : g * k] = drives
         us[:, g * k :] = group_states[:groups]
-        xs = self._xs[:rows]
-        xs[:, :n] = samples
-        row_states = _matmul(us, self.start_matrix, self._starts[:groups])
-        xs[:, n:] = row_states.reshape(rows, k)
-        return _matmul(xs, self.out_matrix, self._y[:rows]), group_states[groups]
+        row_states = _matmul(us, self.start_matrix, self._starts[:groups]).reshape(rows, k)
+        y = _matmul(samples, self.impulse_matrix, self._y[:rows])
+        y += _matmul(row_states, self.free_matrix, self._free[:rows])
+        return y, group_states[groups]
 
 
 class _LoudnessMeter:
     """K-weighted channel-summed power per 100 ms segment, carried across blocks.
 
-    Takes the channels as contiguous arrays with a weight each: for stereo the mid
-    (L+R)/2 and side (L-R)/2 with weight 2, since L^2 + R^2 = 2 (M^2 + S^2) and the
-    filter is linear (the mid is computed anyway for the spectrum).
+    Takes the channels as contiguous arrays with a weight each: for stereo L+R and L-R
+    with weight 1/2, since L^2 + R^2 = ((L+R)^2 + (L-R)^2) / 2 and the filter is linear
+    (L+R is needed for the spectrum anyway, and the arrays are contiguous).
     """
 
     def __init__(self, rate: int, weights: tuple[float, ...]) -> None:
@@ -416,16 +480,21 @@ def _band_starts(freqs: F64, n_bands: int, fmin: float, fmax: float) -> npt.NDAr
 
 
 class _SpectralTracker:
-    """One STFT of the mono downmix; keeps per-frame series only."""
+    """One STFT of the mono downmix; keeps per-frame series only.
 
-    def __init__(self, rate: int) -> None:
+    Samples are written into the tracker's own buffer (`reserve`, then `commit`), after
+    the ones carried from the previous chunk, so every frame is a view of one array.
+    """
+
+    def __init__(self, rate: int, gain: float = 1.0) -> None:
+        """`gain` scales the samples fed (0.5 when they are L+R) before analysis."""
         self.rate = rate
         self.hop = 1 << round(math.log2(512 * rate / 22050))
         self.n_fft = _WINDOW_HOPS * self.hop
         self.fps = rate / self.hop
         win = np.hanning(self.n_fft + 1)[:-1]
         # Scaled so a full-scale sine peaks at magnitude 1 (power 1) in its bin.
-        self.window = (win * 2.0 / win.sum()).astype(np.float32)
+        self.window = (win * 2.0 * gain / win.sum()).astype(np.float32)
         freqs = sfft.rfftfreq(self.n_fft, 1.0 / rate)
         lo, hi = (int(i) for i in np.searchsorted(freqs, _VOICE_BAND))
         band_starts = _band_starts(freqs, _N_BANDS, 30.0, min(rate / 2.0, 16000.0))
@@ -449,52 +518,61 @@ class _SpectralTracker:
         cep_rate = rate / 2.0  # quefrency sampling rate of that half spectrum
         self.cep_lo = int(cep_rate / _F0_RANGE[1])
         self.cep_hi = math.ceil(cep_rate / _F0_RANGE[0]) + 1
-        self.buf: F32 = np.zeros(self.n_fft // 2, dtype=np.float32)  # centre frame 0 at t=0
+        # Frame 0 is centred at t=0: the buffer starts with half a window of zeros.
+        self.buf: F32 = np.zeros(_CHUNK + 2 * self.n_fft, dtype=np.float32)
+        self.held = self.n_fft // 2  # samples in buf not yet consumed by a frame
         self.frames = 0
         self.prev_logb: F32 | None = None
         self.samples = 0
         self.rows: list[F32] = []  # per frame: power, speech power, |X| sum, centroid sum, flux
         self.cep: list[F32] = []  # per _CEP_EVERY-th frame: cepstral prominence
-        bins = len(freqs)
+        bins, most = len(freqs), _CHUNK // self.hop + _WINDOW_HOPS + 1
+        # Reused work buffers: fresh multi-megabyte temporaries per batch cost more in
+        # page faults than the FFT itself.
         self._win_buf = np.empty((_BATCH, self.n_fft), dtype=np.float32)
+        self._spec_buf = np.empty((_BATCH, bins), dtype=np.complex64)
         self._pow_buf = np.empty((_BATCH, bins), dtype=np.float32)
         self._mag_buf = np.empty((_BATCH, bins), dtype=np.float32)
+        self._runs = np.empty((most, len(self.cuts)), dtype=np.float32)
+        self._logp = np.empty((most // _CEP_EVERY + 1, self.cep_bins), dtype=np.float32)
+        self._cep = np.empty_like(self._logp)
 
-    def feed(self, mono: F32) -> None:
-        """Frame the next samples; frames that start in the carried samples are built
-        from a short join, the rest are read in place."""
-        self.samples += len(mono)
-        n_fft, hop, carried = self.n_fft, self.hop, len(self.buf)
-        if len(mono) < 4 * n_fft:
-            self.buf = np.concatenate((self.buf, mono))
-            self.buf = self.buf[hop * self._frames_of(self.buf) :].copy()
-            return
-        head_frames = -(-carried // hop)  # frames starting in the carried samples
-        if head_frames:
-            head = np.concatenate((self.buf, mono[: (head_frames - 1) * hop + n_fft - carried]))
-            self._frames_of(head)
-        rest = mono[head_frames * hop - carried :]
-        self.buf = rest[hop * self._frames_of(rest) :].copy()
+    def reserve(self, n: int) -> F32:
+        """Where the next n (at most `_CHUNK`) samples go; `commit` them once written."""
+        return self.buf[self.held : self.held + n]
 
-    def _frames_of(self, x: F32) -> int:
-        """Analyse every whole frame of x (frames start every hop from x[0]); their count."""
+    def commit(self, n: int) -> None:
+        """Analyse the frames completed by the n samples written after `reserve`."""
+        self.samples += n
+        self.held += n
+        self._analyse()
+
+    def _analyse(self) -> None:
+        """Analyse every whole frame in the buffer and keep the rest for the next chunk."""
         n_fft, hop = self.n_fft, self.hop
-        if len(x) < n_fft:
-            return 0
-        count = 1 + (len(x) - n_fft) // hop
-        view = sliding_window_view(x, n_fft)[::hop][:count]
+        if self.held < n_fft:
+            return
+        count = 1 + (self.held - n_fft) // hop
+        frames = np.ndarray((count, n_fft), np.float32, self.buf, 0, (hop * 4, 4))  # views
         out = np.empty((count, 5), dtype=np.float32)
-        bands = np.empty((count, _N_BANDS), dtype=np.float32)
+        runs = self._runs[:count]
+        n_cep = 0
         for i in range(0, count, _BATCH):
-            j = i + _BATCH
-            self._batch(view[i:j], out[i:j], bands[i:j], self.frames + i)
-        # SuperFlux-style onset envelope, over all frames at once. Floor each frame 50 dB
-        # below its loudest band (masking): rises far below what is heard do not count,
-        # and scaling the signal leaves the envelope unchanged.
+            j = min(i + _BATCH, count)
+            n_cep = self._batch(frames[i:j], out[i:j], runs[i:j], self.frames + i, n_cep)
+        out[:, 0] = runs.sum(axis=1)
+        out[:, 1] = runs[:, self.voice_cols].sum(axis=1)
+        bands = runs[:, self.band_cols]
+        for b, r in self.band_extra:
+            bands[:, b] += runs[:, r]
+        # SuperFlux-style onset envelope. Floor each frame 50 dB below its loudest band
+        # (masking): rises far below what is heard do not count, and scaling the signal
+        # leaves the envelope unchanged.
         floor = bands.max(axis=1, keepdims=True) * np.float32(1e-5) + self.band_floor
-        logb = np.log10(bands + floor)
+        logb = np.log10(np.add(bands, floor, out=bands), out=bands)
         logb *= np.float32(10.0)
-        before = np.concatenate((logb[:1] if self.prev_logb is None else self.prev_logb, logb[:-1]))
+        prev = logb[:1] if self.prev_logb is None else self.prev_logb
+        before = np.concatenate((prev, logb[:-1]))
         # Compare with the previous frame's max over neighbouring bands, so vibrato and
         # pitch glides do not read as new events.
         ref = before.copy()
@@ -504,45 +582,45 @@ class _SpectralTracker:
         out[:, 4] = np.maximum(rise, 0.0, out=rise).mean(axis=1)
         self.prev_logb = logb[-1:].copy()
         self.rows.append(out)
+        if n_cep:
+            # The real cepstrum of the 0-rate/4 half spectrum is its DCT-I (an inverse
+            # real FFT of 2 (bins - 1) points). Peak prominence above the mean of the f0
+            # range: harmonic => sharp peak.
+            cep = _dct1_rows(self._logp[:n_cep], self._cep[:n_cep])[:, self.cep_lo : self.cep_hi]
+            self.cep.append(cep.max(axis=1) - cep.mean(axis=1))
         self.frames += count
-        return count
+        used = count * hop
+        self.held -= used
+        self.buf[: self.held] = self.buf[used : used + self.held]
 
-    def _batch(self, frames: F32, out: F32, bands: F32, index: int) -> None:
-        """Per-frame values of `frames` (the first is frame `index`) into out and bands."""
+    def _batch(self, frames: F32, out: F32, runs: F32, index: int, n_cep: int) -> int:
+        """Spectra of `frames` (the first is frame `index`): their per-frame values into
+        out and runs, the log spectra of cepstrum frames after the first n_cep rows of
+        the cepstrum buffer; returns the new count of those rows."""
         n = len(frames)
-        # Reused work buffers: fresh multi-megabyte temporaries per batch cost more in
-        # page faults than the FFT itself.
         windowed = np.multiply(frames, self.window, out=self._win_buf[:n])
-        spec = sfft.rfft(windowed, axis=1, workers=1, overwrite_x=True)
+        spec = _rfft_rows(windowed, self._spec_buf[:n])
         mag = np.abs(spec, out=self._mag_buf[:n])
-        del spec
         power = np.multiply(mag, mag, out=self._pow_buf[:n])
-        out[:, 2:4] = mag @ self.mag_proj
-        runs = np.add.reduceat(power, self.cuts, axis=1)
-        out[:, 0] = runs.sum(axis=1)
-        out[:, 1] = runs[:, self.voice_cols].sum(axis=1)
-        np.take(runs, self.band_cols, axis=1, out=bands)
-        for b, r in self.band_extra:
-            bands[:, b] += runs[:, r]
-        # Cepstrum on every _CEP_EVERY-th absolute frame, 0-rate/4 Hz: the real cepstrum
-        # of that half spectrum is its DCT-I (an inverse real FFT of 2 * (bins - 1)).
+        np.matmul(mag, self.mag_proj, out=out[:, 2:4])
+        np.add.reduceat(power, self.cuts, axis=1, out=runs)
+        # Cepstrum on every _CEP_EVERY-th absolute frame, 0-rate/4 Hz.
         first = (-index) % _CEP_EVERY
         if first < n:
-            logp = np.log(power[first::_CEP_EVERY, : self.cep_bins] + np.float32(1e-10))
-            cep = sfft.dct(logp, type=1, axis=1, workers=1)[:, self.cep_lo : self.cep_hi]
-            # Peak prominence above the mean of the f0 range: harmonic => sharp peak.
-            prominence = cep.max(axis=1) - cep.mean(axis=1)
-            self.cep.append(prominence * np.float32(0.5 / (self.cep_bins - 1)))
+            rows = power[first::_CEP_EVERY, : self.cep_bins]
+            logp = self._logp[n_cep : n_cep + len(rows)]
+            np.log(np.add(rows, np.float32(1e-10), out=logp), out=logp)
+            n_cep += len(rows)
+        return n_cep
 
     def finish(self) -> dict[str, F64]:
         # Pad so the last sample is covered by a frame centred at or after it.
         total = 1 + self.samples // self.hop
-        missing = total - self.frames
-        if missing > 0:
-            need = (missing - 1) * self.hop + self.n_fft
-            pad = max(need - len(self.buf), 0)
-            self.buf = np.concatenate((self.buf, np.zeros(pad, dtype=np.float32)))
-            self._frames_of(self.buf)
+        while self.frames < total:
+            pad = min(_CHUNK, (total - self.frames - 1) * self.hop + self.n_fft - self.held)
+            self.buf[self.held : self.held + max(pad, 0)] = 0.0
+            self.held += max(pad, 0)
+            self._analyse()
         rows = np.concatenate([*self.rows, np.zeros((0, 5), np.float32)])[:total]
         rows = rows.astype(np.float64)
         out = {k: rows[:, i] for i, k in enumerate(("power", "voice", "mag", "cent", "flux"))}
@@ -553,8 +631,9 @@ class _SpectralTracker:
 
 class Analyzer:
     """Streaming feature extractor: `feed` blocks of (n, channels) float samples, then
-    `finish` once. Memory is bounded by the per-frame series, not by the track length in
-    samples; feeding any block sizes gives the same result as one block.
+    `finish` once. Memory is bounded by the per-frame series (plus ~5 MB of work buffers
+    at 22.05 kHz), not by the track length in samples; blocks are analysed in chunks of
+    `_CHUNK` samples, and feeding any block sizes gives the same result as one block.
     """
 
     def __init__(self, rate: int, channels: int) -> None:
@@ -564,10 +643,14 @@ class Analyzer:
             raise ValueError(f"analysis takes 1 or 2 channels, not {channels}")
         self.rate = rate
         self.channels = channels
-        self._loudness = _LoudnessMeter(rate, (1.0,) if channels == 1 else (2.0, 2.0))
-        self._spectral = _SpectralTracker(rate)
+        # Stereo goes in as L+R and L-R, unscaled: the STFT window halves the sum (the
+        # mono downmix), and L^2 + R^2 = ((L+R)^2 + (L-R)^2) / 2 weights the loudness.
+        self._loudness = _LoudnessMeter(rate, (1.0,) if channels == 1 else (0.5, 0.5))
+        self._spectral = _SpectralTracker(rate, 1.0 if channels == 1 else 0.5)
         self._peak = 0.0
         self._finished = False
+        # Reused buffer for L-R (a fresh one per chunk costs page faults).
+        self._side = np.empty(_CHUNK if channels == 2 else 0, dtype=np.float32)
 
     def feed(self, block: npt.ArrayLike) -> None:
         """Add the next samples; shape (n,) for mono or (n, channels)."""
@@ -586,17 +669,17 @@ class Analyzer:
         if not math.isfinite(peak):
             raise AnalysisError("samples contain NaN or infinity")
         self._peak = max(self._peak, peak)
+        n = len(x)
+        mono = self._spectral.reserve(n)  # the mono downmix goes straight into the STFT
         if self.channels == 1:
-            mono = np.ascontiguousarray(x[:, 0])
+            mono[:] = x[:, 0]
             self._loudness.feed([mono])
         else:
             left, right = x[:, 0], x[:, 1]
-            mono = np.add(left, right)
-            mono *= np.float32(0.5)
-            side = np.subtract(left, right)
-            side *= np.float32(0.5)
+            mono = np.add(left, right, out=mono)  # twice the downmix, see __init__
+            side = np.subtract(left, right, out=self._side[:n])
             self._loudness.feed([mono, side])
-        self._spectral.feed(mono)
+        self._spectral.commit(n)
 
     def finish(self) -> Features:
         """Summarise everything fed so far; raises AnalysisError when nothing was fed."""

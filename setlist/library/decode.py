@@ -38,6 +38,7 @@ from setlist.models import Features
 TRUNCATION_TOLERANCE = (1.0, 0.03)  # seconds, fraction of the declared duration
 #: A jump of more than this between consecutive frames' timestamps is lost data.
 GAP_TOLERANCE = 0.1
+_RESAMPLE_FRAME = 16384  # samples per resampled frame (fewer, larger frames)
 
 # What PyAV and the OS raise for unreadable, invalid or unsupported input.
 _AV_ERRORS = (av.error.FFmpegError, OSError, EOFError)
@@ -133,21 +134,26 @@ def decode_blocks(
     try:
         stream = _audio_stream(path, container)
         channels = 1 if (stream.codec_context.channels or 2) == 1 else 2
-        resampler = av.AudioResampler(
-            format="flt", layout="mono" if channels == 1 else "stereo", rate=rate
-        )
         target = max(1, int(block_seconds * rate))
+        # Output frames of a fixed size (the last one shorter; samples are unchanged):
+        # per-frame overhead matters when codec frames hold 960-1152 samples.
+        resampler = av.AudioResampler(
+            format="flt",
+            layout="mono" if channels == 1 else "stereo",
+            rate=rate,
+            frame_size=min(max(target // 16, 256), _RESAMPLE_FRAME),
+        )
         pending: list[npt.NDArray[np.float32]] = []
         for frame in _frames(path, container, stream):
             for out in resampler.resample(frame):
-                pending.append(out.to_ndarray().reshape(-1, channels))
+                pending.append(_samples(out, channels))
                 held += out.samples
             if held >= target:
                 block = np.concatenate(pending)
                 pending, held, decoded = [], 0, decoded + len(block)
                 yield block
         for out in resampler.resample(None):
-            pending.append(out.to_ndarray().reshape(-1, channels))
+            pending.append(_samples(out, channels))
             held += out.samples
         if held:
             block = np.concatenate(pending)
@@ -169,20 +175,30 @@ def decode_blocks(
         container.close()
 
 
+def _samples(frame: av.AudioFrame, channels: int) -> npt.NDArray[np.float32]:
+    """A packed float frame's samples as (n, channels), without PyAV's generic copy."""
+    count = frame.samples * channels
+    return np.frombuffer(frame.planes[0], dtype=np.float32, count=count).reshape(-1, channels)
+
+
 def _frames(
     path: Path, container: av.container.InputContainer, stream: av.AudioStream
 ) -> Iterator[av.AudioFrame]:
     """Decoded frames of `stream`; a forward jump in timestamps means lost data."""
     expected: float | None = None
+    seconds_per_tick: float | None = None  # the frames' time base, as a float
     for packet in container.demux(stream):
         for frame in packet.decode():
-            start = frame.time
-            if start is not None and frame.sample_rate:
+            pts, rate = frame.pts, frame.sample_rate
+            if pts is not None and rate:
+                if seconds_per_tick is None:
+                    seconds_per_tick = float(frame.time_base or 0)
+                start = pts * seconds_per_tick
                 if expected is not None and start - expected > GAP_TOLERANCE:
                     raise AnalysisError(
                         f"{path}: corrupt audio ({start - expected:.2f} s lost at {expected:.1f} s)"
                     )
-                expected = start + frame.samples / frame.sample_rate
+                expected = start + frame.samples / rate
             yield frame
 
 

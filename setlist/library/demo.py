@@ -316,7 +316,10 @@ def plan_demo_tracks(
     if not 1.0 <= lo_d <= hi_d:
         raise ValueError(f"duration_range must satisfy 1 <= low <= high, got {duration_range}")
     rng = _rng(seed, 0xDE40)
-    intensities = (rng.permutation(tracks) + rng.uniform(0.05, 0.95, tracks)) / tracks
+    # Stratified, then bent towards the calm end (power 1.6: median ~0.33) because session
+    # music is mostly calm, as in a therapist's own library; the range stays 0-1.
+    strata = (rng.permutation(tracks) + rng.uniform(0.05, 0.95, tracks)) / tracks
+    intensities = np.maximum(strata**1.6, 0.01)
     durations = rng.uniform(lo_d, hi_d, tracks)
     formats = _assign_formats(rng, durations)
 
