@@ -16,6 +16,10 @@ import platformdirs
 
 from setlist.arcs import parse_arc, validate_arc
 from setlist.errors import ArcError, Problem
+from setlist.fsutil import (
+    display_path,
+    read_data_file,
+)
 from setlist.models import Arc
 from setlist.yamlsrc import Node, parse_yaml
 
@@ -50,33 +54,10 @@ def search_path() -> list[Path]:
     return out
 
 
-def display_path(path: Path) -> str:
-    """The path as the user would type it: relative to the working directory if below it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 def read_template(path: Path) -> Node:
     """Read and parse one template file; every failure becomes a one-line `ArcError`."""
-    shown = display_path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ArcError(f"{shown}: no such file", hint=_LIST_HINT) from None
-    except IsADirectoryError:
-        raise ArcError(f"{shown}: is a folder, not a template file") from None
-    except OSError as exc:
-        raise ArcError(f"{shown}: cannot read ({exc.strerror or exc})") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ArcError(
-            [Problem(shown, line, 1, "", "not UTF-8 text (save the file as UTF-8)")]
-        ) from None
-    return parse_yaml(text, shown)
+    text = read_data_file(path, ArcError, kind="template file", missing_hint=_LIST_HINT)
+    return parse_yaml(text, display_path(path))
 
 
 def _looks_like_path(ref: str) -> bool:

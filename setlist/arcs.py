@@ -41,6 +41,9 @@ from setlist.units import (
     parse_volume,
 )
 from setlist.yamlsrc import Mark, Node
+from setlist.yamlsrc import join_path as _join
+from setlist.yamlsrc import show_value as _show
+from setlist.yamlsrc import suggest as _suggest
 
 #: Given an `extends` value and the origin that wrote it, return the parent's root node.
 Resolver = Callable[[str, str], Node]
@@ -136,17 +139,6 @@ KEYFRAME_FIELDS: dict[str, Field] = {
     ),
     "value": Field("unit", "Intensity 0-1 at that time.", True),
 }
-
-
-def _join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
-
-
-def _suggest(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return close[0] if close else None
 
 
 class _Checker:
@@ -576,16 +568,6 @@ class _Checker:
             volume_db=settings.get("volume", (0.0, None))[0],
             notes=draft["notes"],
         )
-
-
-def _show(value: Any) -> str:
-    """A value as the user wrote it, short enough for a one-line message."""
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # -- extends ---------------------------------------------------------------

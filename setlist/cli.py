@@ -629,7 +629,7 @@ def library_annotate(
             index.annotate(ids, change)
         for entry in index.entries_by_id(ids):
             click.echo(_entry_line(entry))
-    click.echo(f"annotated {len(ids)} track{'s' if len(ids) != 1 else ''}", err=True)
+    click.echo(f"annotated {_count(len(ids), 'track')}", err=True)
 
 
 @library.group("annotations")

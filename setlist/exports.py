@@ -11,7 +11,6 @@ file someone edited by hand is checked with `file:line:column` positions like an
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import html
 import math
 import os
@@ -27,7 +26,7 @@ import numpy as np
 import yaml
 
 from setlist.errors import Problem, SetlistFileError
-from setlist.fsutil import atomic_write_text
+from setlist.fsutil import atomic_write_text, display_path, read_data_file
 from setlist.models import (
     Arc,
     Curve,
@@ -47,6 +46,9 @@ from setlist.models import (
 )
 from setlist.units import format_clock, format_length
 from setlist.yamlsrc import Mark, Node, parse_yaml
+from setlist.yamlsrc import join_path as _join
+from setlist.yamlsrc import show_value as _show
+from setlist.yamlsrc import suggest as _suggest
 
 #: The setlist file format this module writes and reads.
 FORMAT_VERSION = 1
@@ -322,21 +324,6 @@ def _fail(mark: Mark, path: str, message: str) -> NoReturn:
     raise _Invalid(Problem(mark.origin, mark.line, mark.column, path, message))
 
 
-def _join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 _NONFINITE = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
 
 
@@ -400,8 +387,8 @@ def _read(node: Node, path: str, spec: dict[str, _Key]) -> dict[str, Any]:
         _fail(node.mark, path, f"{_show(node.value)}: expected a mapping with {keys}")
     for key, child in node.value.items():
         if key not in spec:
-            guess = difflib.get_close_matches(key, list(spec), n=1, cutoff=0.6)
-            tail = f"did you mean '{guess[0]}'?" if guess else f"expected one of: {', '.join(spec)}"
+            guess = _suggest(key, spec)
+            tail = f"did you mean '{guess}'?" if guess else f"expected one of: {', '.join(spec)}"
             _fail(child.key_mark or child.mark, _join(path, key), f"unknown key ({tail})")
     out: dict[str, Any] = {}
     for key, k in spec.items():
@@ -776,34 +763,15 @@ def setlist_from_dict(data: Any, origin: str = "<data>") -> Setlist:
     return parse_setlist(_as_node(data, Mark(origin, 1, 1)))
 
 
-def _shown(path: Path) -> str:
-    """The path for messages: relative to the working directory when below it."""
-    try:
-        rel = path.resolve().relative_to(Path.cwd().resolve())
-    except (ValueError, OSError):
-        rel = path
-    return os.fsencode(rel).decode("utf-8", errors="replace")
-
-
 def load_setlist(path: Path) -> Setlist:
     """Read `NAME.setlist.yaml`; any failure is a `SetlistFileError` naming the file."""
-    shown = _shown(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise SetlistFileError(
-            f"{shown}: no such file", hint="'setlist build' writes NAME.setlist.yaml"
-        ) from None
-    except IsADirectoryError:
-        raise SetlistFileError(f"{shown}: is a folder, not a setlist file") from None
-    except OSError as exc:
-        raise SetlistFileError(f"{shown}: cannot read ({exc.strerror or exc})") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise SetlistFileError([Problem(shown, line, 1, "", "not UTF-8 text")]) from None
-    return parse_setlist(parse_yaml(text, shown, SetlistFileError))
+    text = read_data_file(
+        path,
+        SetlistFileError,
+        kind="setlist file",
+        missing_hint="'setlist build' writes NAME.setlist.yaml",
+    )
+    return parse_setlist(parse_yaml(text, display_path(path), SetlistFileError))
 
 
 # --- playlists ------------------------------------------------------------------------

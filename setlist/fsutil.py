@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from setlist.errors import DataFileError, Problem
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -47,3 +49,43 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None
 
 def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), mode)
+
+
+def display_path(path: Path) -> str:
+    """The path as the user would type it: relative to the working directory if below it.
+
+    Always printable: a name that is not valid UTF-8 shows U+FFFD for the odd bytes.
+    """
+    try:
+        rel = path.resolve().relative_to(Path.cwd().resolve())
+    except (ValueError, OSError):
+        rel = path
+    return os.fsencode(rel).decode("utf-8", errors="replace")
+
+
+def read_data_file(
+    path: Path,
+    error: type[DataFileError],
+    *,
+    kind: str,
+    missing_hint: str | None = None,
+    folder_hint: str | None = None,
+) -> str:
+    """The UTF-8 text of a file a person wrote (arc, profile, setlist); every failure to
+    read it becomes one line of `error` naming the file, never a traceback."""
+    shown = display_path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{shown}: no such file", hint=missing_hint) from None
+    except IsADirectoryError:
+        raise error(f"{shown}: is a folder, not a {kind}", hint=folder_hint) from None
+    except OSError as exc:
+        raise error(f"{shown}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise error(
+            [Problem(shown, line, 1, "", "not UTF-8 text (save the file as UTF-8)")]
+        ) from None

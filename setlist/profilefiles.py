@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from setlist.arcfiles import display_path
-from setlist.errors import Problem, ProfileError
+from setlist.errors import ProfileError
+from setlist.fsutil import display_path, read_data_file
 from setlist.profiles import Profile, parse_profile_text
 
 _HINT = "give the path to a profile YAML file, e.g. profiles/individual-example.yaml"
@@ -17,20 +17,7 @@ _HINT = "give the path to a profile YAML file, e.g. profiles/individual-example.
 
 def load_profile(path: Path) -> Profile:
     """Read and validate one profile file; `ProfileError` for anything wrong with it."""
-    shown = display_path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ProfileError(f"{shown}: no such file", hint=_HINT) from None
-    except IsADirectoryError:
-        raise ProfileError(f"{shown}: is a folder, not a profile file", hint=_HINT) from None
-    except OSError as exc:
-        raise ProfileError(f"{shown}: cannot read ({exc.strerror or exc})") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ProfileError(
-            [Problem(shown, line, 1, "", "not UTF-8 text (save the file as UTF-8)")]
-        ) from None
-    return parse_profile_text(text, shown)
+    text = read_data_file(
+        path, ProfileError, kind="profile file", missing_hint=_HINT, folder_hint=_HINT
+    )
+    return parse_profile_text(text, display_path(path))

@@ -11,7 +11,6 @@ can serve both.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,9 @@ import numpy.typing as npt
 from setlist.errors import Problem, ProfileError
 from setlist.models import Track
 from setlist.yamlsrc import Mark, Node, parse_yaml
+from setlist.yamlsrc import join_path as _join
+from setlist.yamlsrc import show_value as _show
+from setlist.yamlsrc import suggest as _suggest
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -375,26 +377,6 @@ class Profile:
             raise ValueError(f"not ISO 639-1 language codes: {', '.join(bad)}")
         if self.max_volume_db is not None and self.max_volume_db > 0:
             raise ValueError("a volume cap above 0 dB would boost past the normalised level")
-
-
-def _join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
-
-
-def _suggest(word: str, choices: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class _Checker:

@@ -7,7 +7,9 @@ can construct objects, `no` stays the word "no", and `1:15:00` stays a clock str
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,3 +188,29 @@ def parse_yaml(text: str, origin: str, error: type[DataFileError] = ArcError) ->
     if builder.problems:
         raise error(builder.problems)
     return root
+
+
+# --- wording shared by every validator of located YAML (arcs, profiles, setlists) ------
+
+
+def join_path(path: str, key: str | int) -> str:
+    """The key path of a child: `phases[2]`, `phases[2].duration`."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def suggest(word: str, choices: Iterable[str]) -> str | None:
+    """The nearest valid key for a typo, if one is close enough to help."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def show_value(value: Any) -> str:
+    """A value as the user wrote it, short enough for a one-line message."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from setlist.errors import AnnotationsFileError, Problem
-from setlist.fsutil import atomic_write_text
-from setlist.library.index import Index, display, path_to_uri
+from setlist.fsutil import atomic_write_text, display_path, read_data_file
+from setlist.library.index import Index, path_to_uri
 from setlist.models import TRACK_VOCALS, Annotation
 from setlist.yamlsrc import Mark, Node, parse_yaml
 
@@ -77,13 +77,8 @@ class ImportResult:
 
 def import_annotations(index: Index, path: Path) -> ImportResult:
     """Apply an annotations file; `AnnotationsFileError` lists every bad entry."""
-    shown = display(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise AnnotationsFileError(f"{shown}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnnotationsFileError(f"{shown}: cannot read ({exc})") from None
+    shown = display_path(path)
+    text = read_data_file(path, AnnotationsFileError, kind="annotations file")
     root = parse_yaml(text, shown, AnnotationsFileError)
     problems: list[Problem] = []
     items: list[tuple[int, Annotation]] = []
