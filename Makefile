@@ -35,6 +35,13 @@ demo: setup
 	@echo
 	@echo "== a two-hour IM session planned from it, written to playlists/"
 	$(BIN)/setlist build ketamine-im-psychedelic --db demo/library.sqlite --seed 1 --out demo-session
+	@echo
+	@echo "== a three-minute preview around the first crossfade, mixed offline"
+	$(BIN)/setlist render playlists/demo-session.setlist.yaml -o demo/preview.flac --start 3:00 --end 6:00
+	@echo
+	@echo "To play the whole session live (needs a sound device; keys shown on screen):"
+	@echo "  $(BIN)/setlist play playlists/demo-session.setlist.yaml --db demo/library.sqlite"
+	@echo "and to drive it from a second terminal:  $(BIN)/setlist control skip"
 
 test: setup
 	$(BIN)/ruff check .
@@ -52,6 +59,8 @@ bench: setup
 	$(BIN)/python bench/bench_scan.py --files 10000
 	$(BIN)/python bench/bench_analysis.py
 	$(BIN)/python bench/bench_planner.py
+	$(BIN)/python bench/bench_render.py
+	$(BIN)/python bench/bench_live.py --minutes 10
 
 # Regenerate arcs/schema.json after changing the arc format (a test checks it is current).
 schema: setup

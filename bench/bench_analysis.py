@@ -6,21 +6,79 @@ Opus/M4A/WAV) into a temporary folder, then measures, as x realtime:
 * `decode_blocks` alone (decode + resample to 22.05 kHz): the floor for any analysis;
 * `analyze_file` (decode + all features): its ratio to decode-only is the cost of the
   maths on top of I/O (target >= 0.6);
-* the feature maths alone on identical decoded samples: ours (`features_from_samples`,
-  which also does BS.1770 loudness, LRA and voice) against a librosa pipeline computing
-  RMS, spectral centroid, onset strength, onsets and beat tracking (target >= 10x);
-  librosa's numba is warmed first so start-up is not counted;
-* `analyze_file` over the files with 2 worker processes against 1.
+* `analyze_file` over the files with 2 worker processes against 1;
+* the feature maths alone on identical decoded samples (22.05 kHz, decoded once per file
+  by `decode_blocks`; mono is (L+R)/2 of the same samples), ours against two references,
+  in `--rounds` interleaved rounds (every contender once per round on the file in hand,
+  the order rotated each round), reported as median and min-max over rounds, by wall
+  clock and by this process's CPU time. librosa's numba is warmed and pyloudnorm
+  imported first, so start-up is not counted. The target (issue 3) is >= 10x a librosa
+  pipeline computing the same features.
 
-librosa is a benchmark-only reference (`.venv/bin/pip install librosa`); setlist never
-imports it. Run:
+What each contender computes
+----------------------------
+* ours: `features_from_samples` (all of `Features`): BS.1770 integrated loudness, EBU
+  Tech 3342 loudness range, peak, intensity envelope per 3 s window and overall
+  intensity, tempo and its confidence, lead/trail silence, brightness (spectral
+  centroid), onset rate, voice. Stereo: loudness on both channels, spectra on (L+R)/2.
+* spectral-only reference (the earlier one, kept for continuity), mono: librosa's
+  `feature.rms`, `feature.spectral_centroid`, `onset.onset_strength`,
+  `onset.onset_detect` and `beat.beat_track`, each from `y` with librosa's defaults
+  (n_fft 2048, hop 512), so each recomputes its own STFT. It computes less than we do:
+  no loudness, LRA, peak, silence, voice, tempo confidence or intensity; but beat
+  tracking computes beat times we don't, and its hop is 2/3 of ours.
+* full-feature reference (`reference_features`), stereo or mono: everything ours
+  reports, each with the tool a seasoned Python audio engineer would reach for, used
+  efficiently:
+  - loudness: the signal is K-weighted once with pyloudnorm's own BS.1770 filters (as
+    scipy second-order sections, both channels in one `sosfilt`); pyloudnorm's gated
+    `integrated_loudness` then runs on it with `filter_class="custom"` (no second
+    filtering); LRA per EBU Tech 3342 (3 s short-term loudness every 100 ms, as ours,
+    -70 LUFS / -20 LU gates, 10th-95th percentile) from cumulative sums of 100 ms mean
+    squares of the same weighted signal, vectorised. (pyloudnorm 0.2's own
+    `loudness_range` re-filters the signal and loops over ~1,800 3 s blocks in Python:
+    not used.) Peak: `abs().max()`.
+  - lead/trail silence: `librosa.effects.trim` at max(-60 dB, integrated - 42 LU), our
+    threshold, with our frame and hop;
+  - one `librosa.stft` magnitude (n_fft 1536, hop 768: our framing, so both sides do the
+    same number of frames) shared through `S=` by `feature.rms`,
+    `feature.spectral_centroid`, `feature.melspectrogram` (40 bands, as ours) ->
+    `power_to_db` -> `onset.onset_strength(max_size=3)` (SuperFlux-style, as ours) ->
+    `onset.onset_detect`; one `feature.tempogram` shared by `feature.tempo(tg=...)` and
+    the tempo confidence (contrast of its mean autocorrelation at the period, as ours);
+    brightness is the median centroid over audible frames;
+  - voice: speech-band (300-3400 Hz) energy ratio from the shared STFT,
+    `feature.spectral_flatness` over 0-5.5 kHz on every 4th frame as the harmonicity
+    cue (ours uses a cepstrum there), and the depth and 3-8 Hz share of the band level's
+    swings per 3 s window (`util.frame` + one rFFT);
+  - intensity: the same six per-window measures (3 s loudness and spread of 100 ms
+    levels from the weighted signal, onsets per second, mean onset strength, mean
+    centroid, tempo confidence x tempo factor), mapped and mixed with analysis.py's own
+    anchors and weights (the mixing is negligible either way).
+  Its values are printed beside ours over the files (a check that it measures the same
+  things, not an accuracy test: its voice cue is scaled by eye).
 
-    .venv/bin/python bench/bench_analysis.py [--files 20] [--minutes 3]
+Why this is fair: both sides get the same decoded samples, return the same features and
+analyse the same STFT frames (same window, same hop); the reference shares its STFT,
+tempogram and K-weighted signal as an efficient librosa user would, is vectorised where
+the libraries leave the choice to the caller, and pays only for what its libraries do
+(librosa's float64 normalisation inside `spectral_centroid`, `trim` framing the signal
+again, pyloudnorm's per-block loop). Its mono run does loudness on one channel, like
+ours on mono.
+
+librosa and pyloudnorm are benchmark-only references (`pip install -e '.[bench]'`);
+setlist never imports them. Run:
+
+    .venv/bin/python bench/bench_analysis.py [--files 20] [--minutes 3] [--rounds 3] [--keep DIR]
+
+`--keep DIR` keeps the generated files there, and later runs with the same size reuse them.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 import os
 import tempfile
 import time
@@ -34,8 +92,16 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import butter, sosfilt
 
-from setlist.library.analysis import features_from_samples
+from setlist.library.analysis import (
+    _COMPONENTS,
+    _GATE,
+    _TEMPO_FACTOR,
+    ENVELOPE_STEP,
+    _logistic,
+    features_from_samples,
+)
 from setlist.library.decode import analyze_file, decode_blocks
+from setlist.models import Features
 
 RATE = 22050
 SOURCE_RATE = 44100
@@ -99,12 +165,14 @@ def write(path: Path, samples: npt.NDArray[np.float32]) -> None:
 
 
 def make_library(folder: Path, files: int, minutes: float) -> list[Path]:
+    """Files made for this size and length; ones already in `folder` are reused."""
     paths = []
     suffixes = list(FORMATS)
     for i in range(files):
         suffix = suffixes[i % len(suffixes)]
-        path = folder / f"piece{i:02d}{suffix}"
-        write(path, synth_piece(minutes * 60, FORMATS[suffix][2], seed=i))
+        path = folder / f"piece{i:02d}-{minutes:g}min{suffix}"
+        if not path.exists():
+            write(path, synth_piece(minutes * 60, FORMATS[suffix][2], seed=i))
         paths.append(path)
     return paths
 
@@ -132,7 +200,11 @@ def add(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
 
 
 def librosa_features(y: npt.NDArray[np.float32], sr: int) -> tuple[object, ...]:
-    """The comparable librosa pipeline: each feature as librosa users call it."""
+    """Spectral-only reference (kept from earlier runs): each feature as librosa users call it.
+
+    librosa's defaults throughout (n_fft 2048, hop 512); each call recomputes its own STFT
+    from `y`. No loudness, LRA, silence, voice or intensity envelope.
+    """
     import librosa
 
     rms = librosa.feature.rms(y=y)
@@ -143,16 +215,176 @@ def librosa_features(y: npt.NDArray[np.float32], sr: int) -> tuple[object, ...]:
     return rms, centroid, onsets, tempo, beats
 
 
+N_FFT, HOP = 1536, 768  # the STFT framing analysis.py uses at 22.05 kHz (70 ms every 35 ms)
+
+
+def _k_weighting(rate: int) -> npt.NDArray[np.float64]:
+    """pyloudnorm's own BS.1770 K-weighting stages for `rate`, as scipy second-order sections."""
+    import pyloudnorm
+
+    stages = pyloudnorm.Meter(rate)._filters.values()  # high shelf, then high pass
+    return np.array([np.concatenate([s.b * s.passband_gain, s.a]) for s in stages])
+
+
+def _lufs(power: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    with np.errstate(divide="ignore"):
+        return -0.691 + 10.0 * np.log10(np.asarray(power, dtype=np.float64))
+
+
+def _windows(series: npt.NDArray[np.float64], per_second: float, n_win: int) -> list[slice]:
+    """Slices of `series` in each ENVELOPE_STEP window; a last, partial window of the
+    track that the series does not reach gets the series' last item."""
+    edges = np.round(np.arange(n_win + 1) * ENVELOPE_STEP * per_second).astype(int)
+    edges = np.minimum(edges, len(series) - 1)
+    edges[-1] = len(series)
+    return [slice(a, max(b, a + 1)) for a, b in itertools.pairwise(edges.tolist())]
+
+
+def reference_features(x: npt.NDArray[np.float32], sr: int) -> dict[str, float]:
+    """The full-feature reference: every feature `features_from_samples` reports, computed
+    the way an audio engineer would in Python (see the module docstring)."""
+    import librosa
+    import pyloudnorm
+
+    x = np.asarray(x)
+    y = x if x.ndim == 1 else (x[:, 0] + x[:, 1]) * np.float32(0.5)
+    peak = float(np.abs(x).max())
+
+    # Loudness: K-weight once (pyloudnorm's filters), then pyloudnorm's gated integrated
+    # loudness on the weighted signal (its "custom" filter class applies no filter again),
+    # and EBU Tech 3342 short-term loudness (3 s every 100 ms) from 100 ms mean squares.
+    weighted = sosfilt(_k_weighting(sr), x, axis=0)
+    integrated = pyloudnorm.Meter(sr, filter_class="custom").integrated_loudness(weighted)
+    integrated = max(float(integrated), -70.0)
+    squares = weighted**2 if weighted.ndim == 1 else (weighted**2).sum(axis=1)
+    seg = sr // 10
+    seg_power = squares[: len(squares) // seg * seg].reshape(-1, seg).mean(axis=1)
+    cum = np.concatenate(([0.0], np.cumsum(seg_power)))
+    short = _lufs((cum[30:] - cum[:-30]) / 30)
+    short = short[short > -70.0]
+    lra = 0.0
+    if len(short) > 1:
+        short = short[short > _lufs(np.mean(10.0 ** ((short + 0.691) / 10.0))) - 20.0]
+        lo, hi = np.percentile(short, [10, 95])
+        lra = float(hi - lo)
+
+    # Lead/trail silence: librosa's trim, below max(-60 dB, integrated - 42 LU).
+    _, (start, end) = librosa.effects.trim(
+        y,
+        top_db=min(42.0, integrated + 60.0),
+        ref=10.0 ** ((integrated + 0.691) / 20.0),
+        frame_length=N_FFT,
+        hop_length=HOP,
+    )
+    lead, trail = start / sr, (len(y) - end) / sr
+
+    # One STFT magnitude shared by every spectral feature.
+    S = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP))
+    power = S**2
+    fps = sr / HOP
+    rms = librosa.feature.rms(S=S, frame_length=N_FFT, hop_length=HOP)[0]
+    centroid = librosa.feature.spectral_centroid(S=S, sr=sr, n_fft=N_FFT, hop_length=HOP)[0]
+    mel_db = librosa.power_to_db(
+        librosa.feature.melspectrogram(S=power, sr=sr, n_fft=N_FFT, n_mels=40), ref=np.max
+    )
+    flux = librosa.onset.onset_strength(S=mel_db, sr=sr, hop_length=HOP, max_size=3)
+    onsets = librosa.onset.onset_detect(onset_envelope=flux, sr=sr, hop_length=HOP)
+    tg = librosa.feature.tempogram(
+        onset_envelope=flux, sr=sr, hop_length=HOP, win_length=round(8.0 * fps)
+    )
+    tempo = float(librosa.feature.tempo(onset_envelope=flux, sr=sr, hop_length=HOP, tg=tg)[0])
+    acf = tg.mean(axis=1)  # the track's autocorrelation: contrast at the period = confidence
+    confidence = 0.0
+    if tempo > 0:
+        lag = min(len(acf) - 1, max(2, round(60.0 * fps / tempo)))
+        confidence = float(np.clip((acf[lag] - acf[lag // 2 : lag + 1].min() - 0.1) / 0.6, 0, 1))
+
+    level = 20.0 * np.log10(rms + 1e-10)
+    audible_frames = (level > -60.0) & (level > level.max() - 40.0)
+    brightness = float(np.median(centroid[audible_frames])) if audible_frames.any() else 0.0
+
+    # Voice: speech-band (300-3400 Hz) energy ratio, spectral flatness 0-5.5 kHz on every
+    # 4th frame (harmonicity), depth and 3-8 Hz share of the band level's swings per window.
+    freqs = librosa.fft_frequencies(sr=sr, n_fft=N_FFT)
+    band = power[(freqs >= 300.0) & (freqs <= 3400.0)].sum(axis=0)
+    flatness = librosa.feature.spectral_flatness(S=S[freqs <= 5500.0, ::4])[0]
+    width = round(ENVELOPE_STEP * fps)
+    n_win = max(1, math.ceil(len(y) / sr / ENVELOPE_STEP - 1e-9))
+    band_db = librosa.power_to_db(band)
+    need = n_win * width
+    padded = np.pad(band_db, (0, max(0, need - len(band_db))), mode="edge")[:need]
+    swings = librosa.util.frame(padded, frame_length=width, hop_length=width).T
+    swings = np.maximum(swings, swings.max(axis=1, keepdims=True) - 30.0)
+    swings = (swings - swings.mean(axis=1, keepdims=True)) * np.hanning(width)
+    depth = np.sqrt(swings.var(axis=1) / 0.375)
+    mod = np.abs(np.fft.rfft(swings, axis=1)) ** 2
+    mf = np.fft.rfftfreq(width, 1.0 / fps)
+    syllabic = mod[:, (mf >= 3) & (mf <= 8)].sum(1) / (
+        mod[:, (mf >= 0.5) & (mf <= 16)].sum(1) + 1e-12
+    )
+
+    # Intensity envelope: the same six measures per 3 s window, mixed as analysis.py mixes them.
+    seg_db = np.maximum(_lufs(seg_power), -70.0)
+    seg_w = _windows(seg_power, 10.0, n_win)
+    frame_w = _windows(flux, fps, n_win)
+    flat_w = _windows(flatness, fps / 4, n_win)
+    win_loud = np.maximum([_lufs(seg_power[s].mean()) for s in seg_w], -70.0)
+    seconds = np.array([max((s.stop - s.start) / fps, 0.5) for s in frame_w])
+    onset_s = np.bincount(np.minimum(onsets // width, n_win - 1), minlength=n_win) / seconds
+    tempo_factor = float(_logistic(np.array(tempo), *_TEMPO_FACTOR))
+    windows = {
+        "loudness": win_loud,
+        "density": np.log2(onset_s + 0.05),
+        "flux": np.array([flux[s].mean() for s in frame_w]),
+        "brightness": np.log2(np.maximum([centroid[s].mean() for s in frame_w], 20.0)),
+        "punch": np.array([seg_db[s].std() for s in seg_w]),
+        "pulse": np.full(n_win, confidence * tempo_factor),
+    }
+    mix = sum(c.weight * _logistic(windows[c.name], c.at_01, c.at_09) for c in _COMPONENTS)
+    envelope = np.clip(mix * _logistic(win_loud, *_GATE), 0.0, 1.0)
+    audible = win_loud > max(float(win_loud.max()) - 20.0, -70.0)
+    total = power.sum(axis=0)
+    share = np.array([band[s].sum() / (total[s].sum() + 1e-20) for s in frame_w])
+    tonal = np.array([np.percentile(-10.0 * np.log10(flatness[s] + 1e-10), 75) for s in flat_w])
+    voice = (
+        _logistic(tonal, 10.0, 25.0)
+        * _logistic(share, 0.2, 0.55)
+        * _logistic(depth, 4.0, 11.0)
+        * _logistic(syllabic, 0.08, 0.3)
+    )
+    return {
+        "loudness_lufs": integrated,
+        "loudness_range_lu": lra,
+        "peak_dbfs": 20.0 * math.log10(max(peak, 1e-6)),
+        "intensity": float(np.percentile(envelope[audible], 75)),
+        "tempo_bpm": tempo,
+        "tempo_confidence": confidence,
+        "lead_silence": lead,
+        "trail_silence": trail,
+        "brightness_hz": brightness,
+        "onset_rate": len(onsets) / (len(y) / sr),
+        "voice": float(np.percentile(voice[audible], 75)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument(
+        "--keep", type=Path, help="Folder to keep the generated files in (reused by later runs)."
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="Interleaved rounds for the feature maths."
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=FutureWarning)  # librosa's own notices
 
     with tempfile.TemporaryDirectory(prefix="setlist-bench-") as tmp:
         start = time.perf_counter()
-        paths = make_library(Path(tmp), args.files, args.minutes)
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = make_library(folder, args.files, args.minutes)
         size = sum(p.stat().st_size for p in paths) / 1e6
         print(
             f"generated {len(paths)} files x {args.minutes:g} min ({size:.0f} MB) "
@@ -191,35 +423,44 @@ def main() -> None:
         rows.append(("analyze_file, 2 worker processes", audio / t_pool, float("nan"), "wall"))
         rows.append(("  speed-up over 1 process", t_analyze[0] / t_pool, float("nan"), "wall"))
 
-        # Feature maths on identical decoded samples, file by file (bounded memory). Ours
-        # first, then librosa (imported and its numba warmed only now).
+        # Feature maths on identical decoded samples, file by file (bounded memory), in
+        # interleaved rounds: every contender runs once per round on the file in hand, in
+        # an order rotated each round, so drift in machine speed hits all alike. librosa is
+        # imported and its numba warmed (and pyloudnorm imported) only now, outside timings.
         import librosa
 
-        librosa_features(synth_piece(20, RATE, 99)[:, 0], RATE)
+        warm = synth_piece(20, RATE, 99)
+        librosa_features(warm[:, 0], RATE)
+        reference_features(warm, RATE)
+        reference_features(warm[:, 0], RATE)
         librosa.load(paths[0], sr=RATE, mono=True, duration=5)
-        zero = (0.0, 0.0)
-        t_ours = t_mono = t_librosa = t_load = zero
+        names = ("ours stereo", "ours mono", "spectral-only", "full stereo", "full mono")
+        # per contender, per round: [wall, CPU] seconds summed over the files
+        totals = {name: np.zeros((args.rounds, 2)) for name in names}
+        agree: list[tuple[Features, dict[str, float]]] = []
+        t_load = (0.0, 0.0)
         loadable = 0.0  # librosa.load (soundfile) cannot read M4A here: time the rest
         for p in paths:
             stereo = np.concatenate(list(decode_blocks(p)))
             mono = (stereo[:, 0] + stereo[:, 1]) * np.float32(0.5)
-            t_ours = add(t_ours, best_of(lambda s=stereo: features_from_samples(s, RATE)))
-            t_mono = add(t_mono, best_of(lambda m=mono: features_from_samples(m, RATE)))
-            t_librosa = add(t_librosa, best_of(lambda m=mono: librosa_features(m, RATE)))
+            jobs: dict[str, Callable[[], object]] = {
+                "ours stereo": lambda s=stereo: features_from_samples(s, RATE),
+                "ours mono": lambda m=mono: features_from_samples(m, RATE),
+                "spectral-only": lambda m=mono: librosa_features(m, RATE),
+                "full stereo": lambda s=stereo: reference_features(s, RATE),
+                "full mono": lambda m=mono: reference_features(m, RATE),
+            }
+            for r in range(args.rounds):
+                for name in names[r % len(names) :] + names[: r % len(names)]:
+                    totals[name][r] += best_of(jobs[name], repeat=1)
+            agree.append((features_from_samples(stereo, RATE), reference_features(stereo, RATE)))
             if p.suffix != ".m4a":
                 t_load = add(t_load, best_of(lambda p=p: librosa.load(p, sr=RATE, mono=True)))
                 loadable += len(mono) / RATE
-        speed("features_from_samples, stereo (ours)", t_ours)
-        speed("features_from_samples, mono (ours)", t_mono)
-        speed("librosa features, mono, same samples", t_librosa)
-        ratio("  ratio ours(stereo)/librosa", t_librosa, t_ours, "target >= 10")
-        ratio("  ratio ours(mono)/librosa", t_librosa, t_mono, "")
-        speed("librosa.load (22.05 kHz mono), no M4A", t_load, loadable, "for scale")
-        per_second = [t_load[i] / loadable + t_librosa[i] / audio for i in (0, 1)]
-        rows.append(
-            ("librosa end to end (load + features)", 1 / per_second[0], 1 / per_second[1], "")
-        )
         load_after = os.getloadavg()[0]
+
+    def spread(values: npt.NDArray[np.float64]) -> str:
+        return f"{np.median(values):8.2f} ({values.min():.2f}-{values.max():.2f})"
 
     print(
         f"\n{audio / 60:.0f} min of audio at {RATE} Hz; x realtime (ratios plain); best of {REPEAT}"
@@ -229,6 +470,64 @@ def main() -> None:
     for name, wall, cpu, note in rows:
         cpu_text = "" if np.isnan(cpu) else f"{cpu:8.2f}"
         print(f"{name:42s} {wall:8.2f} {cpu_text:>8s}  {note}")
+
+    print(
+        f"\nfeature maths on identical decoded samples: {args.rounds} interleaved rounds, "
+        f"median (min-max over rounds)"
+    )
+    print(f"{'x realtime':42s} {'wall':>20s} {'CPU':>20s}")
+    labels = {
+        "ours stereo": "features_from_samples, stereo (ours)",
+        "ours mono": "features_from_samples, mono (ours)",
+        "spectral-only": "librosa spectral-only, mono",
+        "full stereo": "full-feature reference, stereo",
+        "full mono": "full-feature reference, mono",
+    }
+    for name in names:
+        speeds = audio / totals[name]
+        print(f"{labels[name]:42s} {spread(speeds[:, 0]):>20s} {spread(speeds[:, 1]):>20s}")
+    print(f"{'ratio (reference time / ours)':42s} {'wall':>20s} {'CPU':>20s}")
+    pairs = (
+        ("spectral-only / ours stereo", "spectral-only", "ours stereo"),
+        ("spectral-only / ours mono", "spectral-only", "ours mono"),
+        ("full-feature stereo / ours stereo", "full stereo", "ours stereo"),
+        ("full-feature mono / ours mono", "full mono", "ours mono"),
+    )
+    for label, ref, ours in pairs:
+        r = totals[ref] / totals[ours]
+        print(f"{label:42s} {spread(r[:, 0]):>20s} {spread(r[:, 1]):>20s}")
+    print("  (target >= 10 against a pipeline computing the same features)")
+    per_second = [
+        t_load[i] / loadable + np.median(totals["spectral-only"][:, i]) / audio for i in (0, 1)
+    ]
+    print(
+        f"librosa.load (22.05 kHz mono), no M4A: {loadable / t_load[0]:.0f}x wall; spectral-only "
+        f"end to end (load + features): {1 / per_second[0]:.0f}x wall, {1 / per_second[1]:.0f}x CPU"
+    )
+
+    print("\nsame features? ours (stereo) against the full-feature reference, over the files:")
+    print(f"{'feature':20s} {'ours median':>12s} {'ref median':>12s} {'median |diff|':>14s}")
+    for key in (
+        "loudness_lufs",
+        "loudness_range_lu",
+        "peak_dbfs",
+        "intensity",
+        "tempo_bpm",
+        "tempo_confidence",
+        "lead_silence",
+        "trail_silence",
+        "brightness_hz",
+        "onset_rate",
+        "voice",
+    ):
+        ours_v = np.array(
+            [np.nan if getattr(f, key) is None else getattr(f, key) for f, _ in agree]
+        )
+        ref_v = np.array([ref[key] for _, ref in agree])
+        print(
+            f"{key:20s} {np.nanmedian(ours_v):12.3f} {np.median(ref_v):12.3f} "
+            f"{np.nanmedian(np.abs(ours_v - ref_v)):14.3f}"
+        )
 
 
 if __name__ == "__main__":

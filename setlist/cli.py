@@ -866,6 +866,19 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def _register() -> None:
+    """Commands that live in their own modules (playback, render, Spotify)."""
+    from setlist.cli_play import control, log, play
+    from setlist.cli_render import render
+    from setlist.cli_spotify import spotify
+
+    for command in (play, control, log, render, spotify):
+        cli.add_command(command)
+
+
+_register()
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="setlist")

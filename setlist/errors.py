@@ -114,3 +114,31 @@ class PlaybackError(SetlistError):
 
 class SpotifyError(SetlistError):
     """Spotify refused, failed or is unreachable."""
+
+
+class SpotifyAuthError(SpotifyError):
+    """Not signed in, or Spotify no longer accepts the saved sign-in."""
+
+
+class RateLimited(SpotifyError):
+    """Spotify asked us to wait longer than a session can afford; `retry_after` in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class PremiumRequired(SpotifyError):
+    """Playback control (Spotify Connect) needs a Premium account."""
+
+
+class NoActiveDevice(SpotifyError):
+    """No Spotify Connect device is active (open Spotify on the room's speaker or computer)."""
+
+
+class SpotifyUnavailable(SpotifyError):
+    """Spotify cannot be reached, or kept failing (offline, timeouts, server errors)."""
+
+
+class SessionLogError(PlaybackError):
+    """The session log cannot be written or read (disk full, removed, not a log)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -107,6 +108,7 @@ def build_session(request: BuildRequest) -> BuildResult:
         setlist,
         created=now.isoformat(timespec="seconds"),
         library=library_fingerprint(candidates),
+        notes=setlist.notes + _estimated_note(request.db, setlist),
     )
     files: tuple[Path, ...] = ()
     if request.write:
@@ -115,3 +117,20 @@ def build_session(request: BuildRequest) -> BuildResult:
         name = request.name or output_name(arc, request.out_dir, now.date())
         files = tuple(write_outputs(setlist, request.out_dir, name, request.formats or FORMATS))
     return BuildResult(setlist, files, len(candidates))
+
+
+def _estimated_note(db: Path | None, setlist: Setlist) -> tuple[str, ...]:
+    """Say how many planned Spotify tracks have an estimated (not measured) intensity."""
+    ids = [e.track.id for e in setlist.entries if e.track.source == "spotify"]
+    if not ids:
+        return ()
+    with Index.open(db) as index:
+        sources = index.intensity_sources(ids)
+    guessed = Counter(s for s in sources.values() if s in ("spotify", "local-copy", "heuristic"))
+    if not guessed:
+        return ()
+    parts = ", ".join(f"{n} {k}" for k, n in sorted(guessed.items()))
+    return (
+        f"{sum(guessed.values())} of {len(setlist.entries)} tracks have an estimated "
+        f"intensity ({parts}); listen through them or annotate them",
+    )

@@ -19,9 +19,9 @@ import os
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from setlist.models import (
     Track,
     candidates_from_tracks,
 )
+from setlist.sources.spotify_translate import flat_features
 
 ENV_DB = "SETLIST_DB"
 
@@ -110,6 +111,39 @@ MIGRATIONS: tuple[str, ...] = (
         tags        TEXT NOT NULL DEFAULT '[]',
         note        TEXT NOT NULL DEFAULT '',
         updated_at  REAL NOT NULL
+    );
+    """,
+    # 2: Spotify tracks. Where each estimated feature came from (a Spotify track has no
+    # audio to analyse), what Spotify says of a track (popularity, explicit, playable in
+    # the user's market), artists' genres (fetched once) and imported collections.
+    """
+    ALTER TABLE features ADD COLUMN intensity_source TEXT NOT NULL DEFAULT 'analysis';
+    ALTER TABLE features ADD COLUMN tempo_source TEXT NOT NULL DEFAULT 'analysis';
+    ALTER TABLE features ADD COLUMN vocals_source TEXT NOT NULL DEFAULT 'analysis';
+    CREATE INDEX tracks_isrc ON tracks (isrc);
+    CREATE TABLE spotify_tracks (
+        track_id    INTEGER PRIMARY KEY REFERENCES tracks (id) ON DELETE CASCADE,
+        spotify_id  TEXT NOT NULL,
+        popularity  INTEGER,
+        explicit    INTEGER NOT NULL DEFAULT 0,
+        playable    INTEGER,
+        album_uri   TEXT NOT NULL DEFAULT '',
+        artist_ids  TEXT NOT NULL DEFAULT '[]',
+        digest      TEXT NOT NULL DEFAULT '',
+        imported_at REAL NOT NULL
+    );
+    CREATE TABLE spotify_artists (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL DEFAULT '',
+        genres      TEXT NOT NULL DEFAULT '[]',
+        fetched_at  REAL NOT NULL
+    );
+    CREATE TABLE spotify_collections (
+        ref         TEXT PRIMARY KEY,
+        name        TEXT NOT NULL DEFAULT '',
+        snapshot_id TEXT NOT NULL DEFAULT '',
+        tracks      INTEGER NOT NULL DEFAULT 0,
+        imported_at REAL NOT NULL
     );
     """,
 )
@@ -193,6 +227,50 @@ class ScannedFile:
 
 
 @dataclass(frozen=True, slots=True)
+class SpotifyInfo:
+    """What Spotify says of one of its tracks: `playable` is None when it did not say."""
+
+    spotify_id: str
+    popularity: int | None
+    explicit: bool
+    playable: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpotifyRow:
+    """One Spotify track to store: its model, what Spotify says of it, its estimated
+    features (None: nothing known yet) with their provenance, and a digest of the API data
+    so a re-import can tell an unchanged track."""
+
+    track: Track
+    info: SpotifyInfo
+    album_uri: str
+    artist_ids: tuple[str, ...]
+    digest: str
+    features: Features | None = None
+    intensity_source: str = "none"
+    tempo_source: str = "none"
+    vocals_source: str = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """An imported playlist, album or the liked songs, and the snapshot last imported."""
+
+    ref: str
+    name: str
+    snapshot_id: str = ""
+    tracks: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """A track with everything the index knows about it, for browsing and reports."""
 
@@ -209,6 +287,8 @@ class Entry:
     vocals_source: str
     loudness_lufs: float | None
     replaygain_db: float | None
+    tempo_source: str = "none"
+    spotify: SpotifyInfo | None = None
 
     def to_dict(self) -> dict[str, Any]:
         t = self.track
@@ -236,6 +316,9 @@ class Entry:
             "intensity": None if f is None else round(f.intensity, 4),
             "intensity_source": self.intensity_source,
             "tempo_bpm": None if f is None or f.tempo_bpm is None else round(f.tempo_bpm, 2),
+            "tempo_source": self.tempo_source,
+            "source": t.source,
+            "spotify": None if self.spotify is None else asdict(self.spotify),
             "loudness_lufs": self.loudness_lufs,
             "replaygain_db": self.replaygain_db,
             "features": None if f is None else _features_dict(f),
@@ -377,16 +460,42 @@ class Index:
 
         A new URI whose fingerprint matches a track marked missing is that track,
         moved: its row (and so its annotations and features) is re-pointed.
+
+        One count per batch: with no track marked missing (the usual case) nothing can
+        have moved, so the per-file lookups are skipped and every row goes in with one
+        `executemany`. Otherwise files are taken one at a time, as each lookup must see
+        the rows stored before it (a re-pointed twin stops being missing once stored).
         """
         now = time.time() if now is None else now
         moved = 0
         cols = ", ".join(TAG_COLUMNS)
         marks = ", ".join("?" for _ in TAG_COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in TAG_COLUMNS)
+        upsert = (
+            f"INSERT INTO tracks (uri, display_path, size, mtime_ns, fingerprint, "
+            f"status, error, added_at, updated_at, {cols}) "
+            f"VALUES (?, ?, ?, ?, ?, 'ok', '', ?, ?, {marks}) "
+            f"ON CONFLICT (uri) DO UPDATE SET display_path = excluded.display_path, "
+            f"size = excluded.size, mtime_ns = excluded.mtime_ns, "
+            f"fingerprint = excluded.fingerprint, status = 'ok', error = '', "
+            f"updated_at = excluded.updated_at, {updates}"
+        )
+
+        def row(f: ScannedFile) -> list[object]:
+            values = [f.values.get(c) for c in TAG_COLUMNS]
+            return [f.uri, f.display_path, f.size, f.mtime_ns, f.fingerprint, now, now, *values]
+
         with self.transaction():
+            (missing,) = self.conn.execute(
+                "SELECT count(*) FROM tracks WHERE status = 'missing' AND source = 'local' "
+                "AND fingerprint IS NOT NULL AND fingerprint != ''"
+            ).fetchone()
+            if not missing:
+                self.conn.executemany(upsert, [row(f) for f in files])
+                return 0
             for f in files:
-                row = self.conn.execute("SELECT id FROM tracks WHERE uri = ?", (f.uri,)).fetchone()
-                if row is None and f.fingerprint:
+                known = self.conn.execute("SELECT id FROM tracks WHERE uri = ?", (f.uri,))
+                if known.fetchone() is None and f.fingerprint:
                     twin = self.conn.execute(
                         "SELECT id FROM tracks WHERE fingerprint = ? AND status = 'missing' "
                         "AND source = 'local' ORDER BY id LIMIT 1",
@@ -397,17 +506,7 @@ class Index:
                             "UPDATE tracks SET uri = ? WHERE id = ?", (f.uri, twin["id"])
                         )
                         moved += 1
-                values = [f.values.get(c) for c in TAG_COLUMNS]
-                self.conn.execute(
-                    f"INSERT INTO tracks (uri, display_path, size, mtime_ns, fingerprint, "
-                    f"status, error, added_at, updated_at, {cols}) "
-                    f"VALUES (?, ?, ?, ?, ?, 'ok', '', ?, ?, {marks}) "
-                    f"ON CONFLICT (uri) DO UPDATE SET display_path = excluded.display_path, "
-                    f"size = excluded.size, mtime_ns = excluded.mtime_ns, "
-                    f"fingerprint = excluded.fingerprint, status = 'ok', error = '', "
-                    f"updated_at = excluded.updated_at, {updates}",
-                    [f.uri, f.display_path, f.size, f.mtime_ns, f.fingerprint, now, now, *values],
-                )
+                self.conn.execute(upsert, row(f))
         return moved
 
     def store_failed(
@@ -599,6 +698,213 @@ class Index:
         ).fetchone()
         return (row[0] or "") if row else ""
 
+    # -- spotify -------------------------------------------------------------------
+    def spotify_digests(self) -> dict[str, str]:
+        """The stored digest of every Spotify track, by URI (to skip unchanged ones)."""
+        rows = self.conn.execute(
+            "SELECT t.uri, s.digest FROM tracks t JOIN spotify_tracks s ON s.track_id = t.id"
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def features_by_isrc(self, isrcs: Iterable[str]) -> dict[str, tuple[Features, str]]:
+        """Analysed local copies of these recordings: ISRC -> (features, vocals source).
+
+        Only features measured from audio count (not another estimate), so an estimate
+        is never passed off as a measurement.
+        """
+        wanted = sorted({i for i in isrcs if i})
+        out: dict[str, tuple[Features, str]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self.conn.execute(
+                _SELECT + f" WHERE t.source = 'local' AND t.status = 'ok' AND t.isrc IN "
+                f"({marks}) AND f.track_id IS NOT NULL AND f.intensity_source = 'analysis' "
+                "ORDER BY t.id",
+                chunk,
+            )
+            for r in rows:
+                out.setdefault(r["isrc"], (_features(r), "analysis"))
+        return out
+
+    def artist_genres(self, artist_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """Genres already fetched for these Spotify artists (absent: not fetched yet)."""
+        ids = sorted({i for i in artist_ids if i})
+        out: dict[str, tuple[str, ...]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for r in self.conn.execute(
+                f"SELECT id, genres FROM spotify_artists WHERE id IN ({marks})", chunk
+            ):
+                out[r[0]] = tuple(json.loads(r[1] or "[]"))
+        return out
+
+    def collection(self, ref: str) -> Collection | None:
+        r = self.conn.execute(
+            "SELECT ref, name, snapshot_id, tracks FROM spotify_collections WHERE ref = ?", (ref,)
+        ).fetchone()
+        return None if r is None else Collection(r[0], r[1], r[2], r[3])
+
+    def spotify_uri_for(self, isrc: str) -> str:
+        """An imported, playable Spotify track with this ISRC, or ''."""
+        if not isrc:
+            return ""
+        row = self.conn.execute(
+            "SELECT t.uri FROM tracks t JOIN spotify_tracks s ON s.track_id = t.id "
+            "WHERE t.isrc = ? AND coalesce(s.playable, 1) = 1 ORDER BY t.id LIMIT 1",
+            (isrc.upper(),),
+        ).fetchone()
+        return row[0] if row else ""
+
+    def store_spotify(
+        self,
+        rows: Sequence[SpotifyRow],
+        *,
+        artists: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
+        collections: Sequence[Collection] = (),
+        now: float | None = None,
+    ) -> StoreCounts:
+        """Insert or update Spotify tracks, artists' genres and collections atomically.
+
+        One transaction for the whole import, so a failure part-way leaves the index as
+        it was. Features measured from audio are never replaced by an estimate; a
+        therapist's annotations are never touched.
+        """
+        now = time.time() if now is None else now
+        new = updated = unchanged = 0
+        with self.transaction():
+            for ident, (name, genres) in (artists or {}).items():
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO spotify_artists (id, name, genres, fetched_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (ident, name, json.dumps(list(genres)), now),
+                )
+            for row in rows:
+                t = row.track
+                old = self.conn.execute(
+                    "SELECT t.id, s.digest, t.genre FROM tracks t "
+                    "LEFT JOIN spotify_tracks s ON s.track_id = t.id WHERE t.uri = ?",
+                    (t.uri,),
+                ).fetchone()
+                if old is None:
+                    new += 1
+                elif old["digest"] == row.digest and old["genre"] == t.genre:
+                    unchanged += 1
+                else:
+                    updated += 1
+                track_id = self.conn.execute(
+                    "INSERT INTO tracks (source, uri, display_path, format, title, artist, album, "
+                    "album_artist, genre, track_number, disc_number, year, isrc, duration, "
+                    "status, added_at, updated_at) "
+                    "VALUES ('spotify', ?, ?, 'spotify', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?) "
+                    "ON CONFLICT (uri) DO UPDATE SET title = excluded.title, "
+                    "artist = excluded.artist, album = excluded.album, "
+                    "album_artist = excluded.album_artist, genre = excluded.genre, "
+                    "track_number = excluded.track_number, disc_number = excluded.disc_number, "
+                    "year = excluded.year, isrc = excluded.isrc, duration = excluded.duration, "
+                    "status = 'ok', updated_at = excluded.updated_at RETURNING id",
+                    (
+                        t.uri,
+                        t.uri,
+                        t.title,
+                        t.artist,
+                        t.album,
+                        t.album_artist,
+                        t.genre,
+                        t.track_number,
+                        t.disc_number,
+                        t.year,
+                        t.isrc,
+                        t.duration,
+                        now,
+                        now,
+                    ),
+                ).fetchone()[0]
+                info = row.info
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO spotify_tracks (track_id, spotify_id, popularity, "
+                    "explicit, playable, album_uri, artist_ids, digest, imported_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        track_id,
+                        info.spotify_id,
+                        info.popularity,
+                        int(info.explicit),
+                        None if info.playable is None else int(info.playable),
+                        row.album_uri,
+                        json.dumps(list(row.artist_ids)),
+                        row.digest,
+                        now,
+                    ),
+                )
+                self._store_estimate(track_id, row, now)
+            for c in collections:
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO spotify_collections (ref, name, snapshot_id, tracks, "
+                    "imported_at) VALUES (?, ?, ?, ?, ?)",
+                    (c.ref, c.name, c.snapshot_id, c.tracks, now),
+                )
+        return StoreCounts(new, updated, unchanged)
+
+    def _store_estimate(self, track_id: int, row: SpotifyRow, now: float) -> None:
+        current = self.conn.execute(
+            "SELECT intensity_source FROM features WHERE track_id = ?", (track_id,)
+        ).fetchone()
+        if current is not None and current[0] == "analysis":
+            return
+        if row.features is None:
+            self.conn.execute("DELETE FROM features WHERE track_id = ?", (track_id,))
+            return
+        f = row.features
+        self.conn.execute(
+            "INSERT OR REPLACE INTO features (track_id, version, duration, loudness_lufs, "
+            "loudness_range_lu, peak_dbfs, intensity, envelope, envelope_step, tempo_bpm, "
+            "tempo_confidence, lead_silence, trail_silence, brightness_hz, onset_rate, voice, "
+            "analyzed_at, intensity_source, tempo_source, vocals_source) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                track_id,
+                f.version,
+                f.duration,
+                f.loudness_lufs,
+                f.loudness_range_lu,
+                f.peak_dbfs,
+                f.intensity,
+                np.asarray(f.envelope, dtype="<f4").tobytes(),
+                f.envelope_step,
+                f.tempo_bpm,
+                f.tempo_confidence,
+                f.lead_silence,
+                f.trail_silence,
+                f.brightness_hz,
+                f.onset_rate,
+                f.voice,
+                now,
+                row.intensity_source,
+                row.tempo_source,
+                row.vocals_source,
+            ),
+        )
+
+    def intensity_sources(self, ids: Sequence[int]) -> dict[int, str]:
+        """Where each track's intensity comes from (for a build's summary): analysis,
+        spotify, local-copy, heuristic, annotation or none."""
+        out: dict[int, str] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self.conn.execute(
+                "SELECT t.id, CASE WHEN a.intensity IS NOT NULL THEN 'annotation' "
+                "ELSE coalesce(f.intensity_source, 'none') END FROM tracks t "
+                "LEFT JOIN features f ON f.track_id = t.id "
+                f"LEFT JOIN annotations a ON a.track_id = t.id WHERE t.id IN ({marks})",
+                chunk,
+            )
+            out.update({int(r[0]): str(r[1]) for r in rows})
+        return out
+
     # -- browsing ----------------------------------------------------------------
     def search(self, terms: Sequence[Term], *, include_missing: bool = True) -> list[Entry]:
         """Tracks matching every term, ordered by artist, album, disc, track, title."""
@@ -634,7 +940,7 @@ class Index:
         seconds = c.execute("SELECT coalesce(sum(duration), 0) FROM tracks WHERE status = 'ok'")
         analysed = c.execute(
             "SELECT count(*) FROM features f JOIN tracks t ON t.id = f.track_id "
-            "WHERE t.status = 'ok'"
+            "WHERE t.status = 'ok' AND f.intensity_source = 'analysis'"
         ).fetchone()[0]
         analysis_failed = c.execute(
             "SELECT count(*) FROM tracks WHERE analysis_error != '' AND status = 'ok'"
@@ -676,12 +982,15 @@ class Index:
     def candidates(self, flt: CandidateFilter | None = None) -> Candidates:
         """Playable, analysed tracks passing `flt`, as arrays for vectorised planning.
 
-        Never-play annotations are always excluded; annotations override analysis.
+        Never-play annotations are always excluded; annotations override analysis. A
+        Spotify track counts when it has estimated features or an annotated intensity,
+        and is left out when Spotify says it cannot be played in the user's market.
         """
         flt = flt or CandidateFilter()
         sql = (
-            _SELECT + " WHERE t.status = 'ok' AND f.track_id IS NOT NULL "
-            "AND coalesce(a.never, 0) = 0"
+            _SELECT + " WHERE t.status = 'ok' AND coalesce(a.never, 0) = 0 "
+            "AND (f.track_id IS NOT NULL OR (t.source = 'spotify' AND a.intensity IS NOT NULL)) "
+            "AND coalesce(s.playable, 1) = 1"
         )
         args: list[Any] = []
         if flt.source:
@@ -711,20 +1020,26 @@ class Index:
     def _entry(self, r: sqlite3.Row) -> Entry:
         annotation = _annotation(r) if r["a_track_id"] is not None else None
         features = _features(r) if r["f_version"] is not None else None
-        intensity_source = "none"
+        intensity_source = tempo_source = vocals_source = "none"
         if features is not None:
-            intensity_source = "analysis"
+            intensity_source = r["f_intensity_source"] or "analysis"
+            tempo_source = (r["f_tempo_source"] or "analysis") if features.tempo_bpm else "none"
+            vocals_source = r["f_vocals_source"] or "analysis"
         if annotation is not None and annotation.intensity is not None:
             intensity_source = "annotation"
             if features is not None:
                 features = _shift_intensity(features, annotation.intensity)
+            elif r["source"] == "spotify":
+                # A streamed track has no audio to analyse: the therapist's value is all
+                # there is, and enough to plan with.
+                features = flat_features(float(r["duration"] or 0.0), annotation.intensity)
         if annotation is not None and annotation.tempo_bpm is not None and features is not None:
             features = replace(features, tempo_bpm=annotation.tempo_bpm, tempo_confidence=1.0)
-        vocals, vocals_source = "unknown", "none"
-        if features is not None:
+            tempo_source = "annotation"
+        vocals = "unknown"
+        if features is not None and vocals_source != "none":
             # Voice heard but not judged: treat as words until a therapist says otherwise.
             vocals = "lyrics" if features.voice >= 0.5 else "none"
-            vocals_source = "analysis"
         if annotation is not None and annotation.vocals is not None:
             vocals, vocals_source = annotation.vocals, "annotation"
         tags = _genre_tags(r["genre"])
@@ -764,6 +1079,15 @@ class Index:
             vocals_source=vocals_source,
             loudness_lufs=None if features is None else features.loudness_lufs,
             replaygain_db=r["rg_track_gain"],
+            tempo_source=tempo_source,
+            spotify=None
+            if r["s_track_id"] is None
+            else SpotifyInfo(
+                spotify_id=r["spotify_id"],
+                popularity=r["s_popularity"],
+                explicit=bool(r["s_explicit"]),
+                playable=None if r["s_playable"] is None else bool(r["s_playable"]),
+            ),
         )
 
 
@@ -773,9 +1097,13 @@ _SELECT = (
     "f.envelope_step, f.tempo_bpm AS f_tempo_bpm, f.tempo_confidence, f.lead_silence, "
     "f.trail_silence, f.brightness_hz, f.onset_rate, f.voice, "
     "a.track_id AS a_track_id, a.intensity AS a_intensity, a.vocals AS a_vocals, "
-    "a.tempo_bpm AS a_tempo_bpm, a.never AS a_never, a.tags AS a_tags, a.note AS a_note "
+    "a.tempo_bpm AS a_tempo_bpm, a.never AS a_never, a.tags AS a_tags, a.note AS a_note, "
+    "f.intensity_source AS f_intensity_source, f.tempo_source AS f_tempo_source, "
+    "f.vocals_source AS f_vocals_source, s.track_id AS s_track_id, s.spotify_id, "
+    "s.popularity AS s_popularity, s.explicit AS s_explicit, s.playable AS s_playable "
     "FROM tracks t LEFT JOIN features f ON f.track_id = t.id "
-    "LEFT JOIN annotations a ON a.track_id = t.id"
+    "LEFT JOIN annotations a ON a.track_id = t.id "
+    "LEFT JOIN spotify_tracks s ON s.track_id = t.id"
 )
 _ORDER = (
     " ORDER BY lower(coalesce(nullif(t.album_artist, ''), t.artist)), lower(t.album), "

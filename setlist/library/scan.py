@@ -25,6 +25,13 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 import mutagen
+from mutagen.aiff import AIFF
+from mutagen.flac import FLAC
+from mutagen.mp3 import MP3
+from mutagen.mp4 import MP4
+from mutagen.oggopus import OggOpus
+from mutagen.oggvorbis import OggVorbis
+from mutagen.wave import WAVE
 
 from setlist.errors import AnalysisError, LibraryError, TagReadError
 from setlist.library.analysis import FEATURES_VERSION
@@ -242,13 +249,59 @@ _FORMATS = {
 }
 
 
+def _header_is(kind: str, head: bytes) -> bool:
+    """Whether a file's first bytes carry the magic of the container its suffix names."""
+    if kind == "mp3":  # an ID3v2 tag or an MPEG frame sync
+        return head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] >= 0xE0)
+    if kind == "mp4":
+        return head[4:8] == b"ftyp"
+    if kind == "wav":
+        return head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+    return head[:4] == {"flac": b"fLaC", "ogg": b"OggS", "aiff": b"FORM"}[kind]
+
+
+# Suffix -> (container, mutagen class). Loading the class directly skips mutagen.File's
+# scoring of ~25 formats (it reads and scores every candidate: a third of its time on
+# small files). The header check keeps a mislabelled file from the wrong parser; a
+# mismatch or a failure falls back to mutagen.File, which decides as before.
+_BY_SUFFIX: dict[str, tuple[str, type[mutagen.FileType]]] = {
+    ".mp3": ("mp3", MP3),
+    ".flac": ("flac", FLAC),
+    ".ogg": ("ogg", OggVorbis),
+    ".opus": ("ogg", OggOpus),
+    ".m4a": ("mp4", MP4),
+    ".m4b": ("mp4", MP4),
+    ".mp4": ("mp4", MP4),
+    ".wav": ("wav", WAVE),
+    ".aif": ("aiff", AIFF),
+    ".aiff": ("aiff", AIFF),
+}
+
+
+def _load(path: Path, fh: BinaryIO) -> mutagen.FileType | None:
+    """mutagen's reading of `fh`: the suffix's class when the header agrees, else File."""
+    known = _BY_SUFFIX.get(os.path.splitext(path)[1].lower())  # noqa: PTH122
+    if known is not None:
+        head = fh.read(12)
+        fh.seek(0)
+        if _header_is(known[0], head):
+            try:
+                return known[1](fh)
+            except (mutagen.MutagenError, ValueError, EOFError):
+                fh.seek(0)  # let mutagen.File decide, and word the error, as it would
+    return mutagen.File(fh)
+
+
 def read_tags(path: Path, fileobj: BinaryIO | None = None) -> RawTags:
     """Tags and stream info of one file as plain data; `TagReadError` when unreadable.
 
     `fileobj`, an open handle on `path`, lets a caller reuse one open for other reads.
     """
     try:
-        audio = mutagen.File(fileobj if fileobj is not None else path)
+        with contextlib.ExitStack() as stack:
+            if fileobj is None:  # builtin open: Path.open costs a few us more per file
+                fileobj = stack.enter_context(open(path, "rb"))  # noqa: PTH123
+            audio = _load(path, fileobj)
     except (mutagen.MutagenError, OSError, ValueError, EOFError) as exc:
         cause = exc.__context__ if isinstance(exc, mutagen.MutagenError) else exc
         raise TagReadError(display(path), _reason(cause or exc)) from None
@@ -393,13 +446,17 @@ def fingerprint(path: Path, size: int, fileobj: BinaryIO | None = None) -> str:
     happen in practice (the middle lies deep in the compressed audio).
     """
     h = hashlib.blake2b(str(size).encode(), digest_size=16)
-    with contextlib.ExitStack() as stack:
-        fh = fileobj if fileobj is not None else stack.enter_context(path.open("rb"))
-        for offset in sorted(
-            {0, max(0, size // 2 - FINGERPRINT_CHUNK // 2), max(0, size - FINGERPRINT_CHUNK)}
-        ):
-            fh.seek(offset)
-            h.update(fh.read(FINGERPRINT_CHUNK))
+    offsets = sorted(
+        {0, max(0, size // 2 - FINGERPRINT_CHUNK // 2), max(0, size - FINGERPRINT_CHUNK)}
+    )
+    # pread on a raw descriptor: no buffered reader, no seeks (a quarter of the cost).
+    fd = fileobj.fileno() if fileobj is not None else os.open(path, os.O_RDONLY)
+    try:
+        for offset in offsets:
+            h.update(os.pread(fd, FINGERPRINT_CHUNK, offset))
+    finally:
+        if fileobj is None:
+            os.close(fd)
     return h.hexdigest()
 
 
