@@ -383,3 +383,17 @@ def test_crossfade_end_to_end_matches_the_timeline(tmp_path: Path, amem: VlcPlay
     swing_heard = _db(env_heard[mid].min() / env_heard[mid].max())
     swing_want = _db(env_want[mid].min() / env_want[mid].max())
     assert swing_heard == pytest.approx(swing_want, abs=1.0)
+    # The offline render is the oracle: what the room heard is what `setlist render`
+    # writes for the same timeline, within the same tolerance.
+    from setlist.players.render import render
+
+    oracle = tmp_path / "oracle.wav"
+    render(timeline, oracle, rate=RATE, channels=2)
+    rendered = np.concatenate(list(decode_blocks(oracle, rate=RATE)))
+    env_render = _envelope(rendered)[: len(env_heard)]
+    n = min(len(env_render), len(env_heard))
+    diff_render = np.abs(_db(env_heard[:n]) - _db(env_render[:n]))[audible[:n]]
+    assert np.percentile(diff_render, 95) < 1.5, np.round(diff_render, 2)
+    assert crossing(ha, hb) == pytest.approx(
+        crossing(*(_amplitude_at(rendered, freqs[k]) for k in (0, 1))), abs=0.15
+    )
