@@ -14,9 +14,8 @@ import os
 import shlex
 import sys
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,57 +23,17 @@ from setlist import __version__
 from setlist.arcfiles import Catalogue, display_path, shipped_dir
 from setlist.arcs import arc_to_dict, json_schema
 from setlist.charts import intensity_chart
-from setlist.errors import SetlistError
+from setlist.cliutil import (
+    SetlistGroup,
+    db_option,
+    emit_json,
+    json_option,
+)
 from setlist.models import Arc
 from setlist.units import format_clock, format_duration, format_length
 
 if TYPE_CHECKING:
     from setlist.library.index import Index
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-#: Exit status for a closed output pipe (128 + SIGPIPE), as a shell reports it.
-EXIT_BROKEN_PIPE = 141
-EXIT_INTERRUPTED = 130
-
-
-class SetlistGroup(click.Group):
-    """A group whose `invoke` is the single error boundary for every subcommand."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except SetlistError as exc:
-            if ctx.find_root().params.get("debug"):
-                raise
-            for line in exc.lines():
-                click.echo(f"setlist: {line}", err=True)
-            if exc.hint:
-                click.echo(f"  hint: {exc.hint}", err=True)
-            ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("setlist: interrupted", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
-        except BrokenPipeError:
-            _silence_stdout()
-            ctx.exit(EXIT_BROKEN_PIPE)
-
-
-def _silence_stdout() -> None:
-    """After the reader went away, point stdout at /dev/null so the exit flush is quiet."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-
-
-def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(f)
-
-
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 @click.group(cls=SetlistGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -289,13 +248,6 @@ def schema_text() -> str:
 
 
 # -- library ---------------------------------------------------------------------
-def db_option(f: F) -> F:
-    return click.option(
-        "--db",
-        type=click.Path(dir_okay=False, path_type=Path),
-        envvar="SETLIST_DB",
-        help="Library index file (default: the platform data folder; env SETLIST_DB).",
-    )(f)
 
 
 def _open_index(db: Path | None) -> Index:

@@ -9,53 +9,17 @@ tests do. Heavy modules (spotipy, requests, the index) load inside the commands.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import webbrowser
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from setlist.errors import SetlistError, SpotifyAuthError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class SpotifyGroup(click.Group):
-    """The error boundary of `setlist.cli.SetlistGroup`, for this group on its own."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except SetlistError as exc:
-            if ctx.find_root().params.get("debug"):
-                raise
-            for line in exc.lines():
-                click.echo(f"setlist: {line}", err=True)
-            if exc.hint:
-                click.echo(f"  hint: {exc.hint}", err=True)
-            ctx.exit(exc.exit_code)
+from setlist.cliutil import SetlistGroup, db_option, emit_json, json_option
+from setlist.errors import SpotifyAuthError
 
 
-def _json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(f)
-
-
-def _db_option(f: F) -> F:
-    return click.option(
-        "--db",
-        type=click.Path(dir_okay=False, path_type=Path),
-        envvar="SETLIST_DB",
-        help="Library index file (default: the platform data folder; env SETLIST_DB).",
-    )(f)
-
-
-def _emit(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-@click.group(cls=SpotifyGroup)
+@click.group(cls=SetlistGroup)
 def spotify() -> None:
     """Use Spotify: sign in, import tracks into the library, export sessions as playlists.
 
@@ -119,7 +83,7 @@ def logout() -> None:
 
 
 @spotify.command()
-@_json_option
+@json_option
 def status(as_json: bool) -> None:
     """Show the Spotify app and sign-in in use (never the token itself)."""
     from setlist.errors import SpotifyError
@@ -140,7 +104,7 @@ def status(as_json: bool) -> None:
         except SpotifyError as exc:
             info["error"] = exc.message
     if as_json:
-        _emit(info)
+        emit_json(info)
         return
     click.echo(
         f"client id     {info['client_id'] or '(none: setlist spotify login --client-id ID)'}"
@@ -161,10 +125,10 @@ def status(as_json: bool) -> None:
 
 @spotify.command("import")
 @click.argument("sources", nargs=-1, required=True, metavar="URL|URI|liked|playlists...")
-@_db_option
+@db_option
 @click.option("--refresh", is_flag=True, help="Re-read unchanged playlists and re-estimate tracks.")
 @click.option("--no-genres", is_flag=True, help="Do not fetch artists' genres (fewer API calls).")
-@_json_option
+@json_option
 def import_(
     sources: tuple[str, ...], db: Path | None, refresh: bool, no_genres: bool, as_json: bool
 ) -> None:
@@ -189,7 +153,7 @@ def import_(
             progress=(lambda m: None) if as_json else (lambda m: click.echo(m + " ...", err=True)),
         )
     if as_json:
-        _emit(report.to_dict())
+        emit_json(report.to_dict())
         return
     for s in report.sources:
         extra = f", {s.skipped} skipped (episodes or local files)" if s.skipped else ""
@@ -217,8 +181,8 @@ def import_(
 @click.argument("playlist", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="Playlist name (default: the session's file name).")
 @click.option("--public", is_flag=True, help="Make the playlist public (default: private).")
-@_db_option
-@_json_option
+@db_option
+@json_option
 def export(playlist: Path, name: str | None, public: bool, db: Path | None, as_json: bool) -> None:
     """Export a built session (NAME.setlist.yaml) as a Spotify playlist in session order.
 
@@ -240,7 +204,7 @@ def export(playlist: Path, name: str | None, public: bool, db: Path | None, as_j
         if index is not None:
             index.close()
     if as_json:
-        _emit(report.to_dict())
+        emit_json(report.to_dict())
         return
     found = sum(1 for m in report.matches if m.uri)
     verb = "created" if report.created else "updated"
@@ -254,7 +218,7 @@ def export(playlist: Path, name: str | None, public: bool, db: Path | None, as_j
 
 
 @spotify.command()
-@_json_option
+@json_option
 def devices(as_json: bool) -> None:
     """List Spotify Connect devices (where a session could play; '*' marks the active one)."""
     from dataclasses import asdict
@@ -264,7 +228,7 @@ def devices(as_json: bool) -> None:
     with sp.SpotifyClient(sp.load_settings()).require_sign_in() as client:
         found = client.devices()
     if as_json:
-        _emit([asdict(d) for d in found])
+        emit_json([asdict(d) for d in found])
         return
     if not found:
         click.echo("no Spotify devices online: open Spotify on the computer or speaker to use")

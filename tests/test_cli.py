@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from setlist import __version__
 from setlist.arcfiles import Catalogue
-from setlist.cli import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, cli
+from setlist.cli import cli
+from setlist.cliutil import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
 from setlist.errors import ArcError
 
 from .conftest import REPO

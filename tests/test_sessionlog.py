@@ -20,25 +20,10 @@ from setlist.controls import Action, Command
 from setlist.errors import SessionLogError
 from setlist.sessionlog import SessionLog, format_log, read_log, resume_point
 from setlist.testing import FakeClock, FakePlayer, make_track
-from setlist.timeline import Cue, Timeline
+from tests.test_timeline import three
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = {"setlist": "/music/sessions/tiny.setlist.yaml", "arc": "test-arc", "seed": 7}
-
-
-def cue(key: int, start: float, stop: float, **kw: object) -> Cue:
-    return Cue(key, make_track(key + 1), kw.pop("phase", "peak"), start, stop, **kw)  # type: ignore[arg-type]
-
-
-def three() -> Timeline:
-    return Timeline(
-        (
-            cue(0, 0, 100, fade_out=10, phase="onset"),
-            cue(1, 90, 190, fade_in=10, fade_out=10, phase="onset"),
-            cue(2, 180, 280, fade_in=10, phase="peak"),
-        ),
-        ("onset", "peak"),
-    )
 
 
 # -- writing -----------------------------------------------------------------------------
@@ -171,6 +156,7 @@ from setlist.controls import Action, Command
 from setlist.sessionlog import SessionLog
 from setlist.testing import FakeClock, FakePlayer, make_track
 from setlist.timeline import Cue, Timeline
+from tests.test_timeline import cue, three
 
 def cue(key, start, stop, **kw):
     return Cue(key, make_track(key + 1), kw.pop("phase", "peak"), start, stop, **kw)
