@@ -79,6 +79,13 @@ def _start_at(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     type=click.Path(dir_okay=False, path_type=Path),
     help="Listener profile the session was built for; re-plans keep its vetoes (repeat).",
 )
+@click.option(
+    "--backend",
+    type=click.Choice(["vlc", "spotify"]),
+    default="vlc",
+    show_default=True,
+    help="Play local files with libVLC, or Spotify tracks on a Spotify Connect device.",
+)
 @click.option("--aout", hidden=True, help="libVLC audio output module (tests: adummy).")
 def play(
     playlist: Path | None,
@@ -92,6 +99,7 @@ def play(
     fade_shape: str,
     db: Path | None,
     profiles: tuple[Path, ...],
+    backend: str,
     aout: str | None,
 ) -> None:
     """Play a built session (NAME.setlist.yaml) live, with therapist controls.
@@ -104,6 +112,11 @@ def play(
     from setlist.playback import list_devices as devices
     from setlist.playback import play as run
 
+    if list_devices and backend == "spotify":
+        from setlist.cli_spotify import devices as spotify_devices
+
+        click.get_current_context().invoke(spotify_devices, as_json=False)
+        return
     if list_devices:
         found = devices(aout)
         if not found:
@@ -128,6 +141,7 @@ def play(
             aout=aout,
             db=db,
             profiles=profiles,
+            backend=backend,
         )
     )
 

@@ -448,8 +448,28 @@ class Conductor:
         if not later:
             return self._fade_out(t, self._skip_fade(t), "skipped past the last track")
         nxt = later[0]
-        self._timeline = self._timeline.skip(t, self._skip_fade(t))
-        return f"skipped to '{nxt.track.title}'"
+        skipped = self._timeline.skip(t, self._skip_fade(t))
+        self._timeline = skipped
+        message = f"skipped to '{nxt.track.title}'"
+        if self._replanner is None:
+            return message
+        # A skip pulls the rest of the plan forward; with a library the rest is re-planned
+        # behind the new track so phase boundaries and the session end stay where they were.
+        from setlist.replan import ReplanRequest
+
+        try:
+            timeline = self._replanner.replan(skipped, t, ReplanRequest(reason="skip"))
+        except PlanningError:
+            return message + " (later tracks moved up)"
+        self._adopt(timeline, t)
+        self._write(
+            "replan",
+            session=t,
+            reason="skip",
+            note="phase times kept after a skip",
+            cues=self._cue_summary(c for c in timeline.cues if c.start > t),
+        )
+        return message
 
     def _fade_out(self, t: float, fade: float, reason: str) -> str:
         if self._ending is not None and fade >= self._timeline.length - t:

@@ -103,13 +103,21 @@ def default_log_path(playlist: Path, now: dt.datetime | None = None) -> Path:
     return path
 
 
-def unreadable_files(timeline: Timeline) -> list[str]:
-    """Local files in the plan that are missing or unreadable (to be substituted)."""
+def unreadable_files(timeline: Timeline, backend: str = "vlc") -> list[str]:
+    """Tracks in the plan the backend cannot play (to be substituted): missing or
+    unreadable files for libVLC, anything but Spotify tracks for Spotify Connect."""
     from setlist.library.index import uri_to_path
 
     bad = []
     for cue in timeline.cues:
         uri = cue.track.uri
+        if backend == "spotify":
+            if not uri.startswith("spotify:track:"):
+                bad.append(uri)
+            continue
+        if uri.startswith("spotify:"):
+            bad.append(uri)
+            continue
         if not uri.startswith("file://"):
             continue
         path = uri_to_path(uri)
@@ -271,12 +279,24 @@ def prepare(request: PlayRequest) -> Prepared:
             f"--start-at {format_clock(start_at)} is outside the session "
             f"(0:00:00 to {format_clock(timeline.length)})"
         )
-    bad = unreadable_files(timeline)
+    bad = unreadable_files(timeline, request.backend)
     if len(bad) == len(timeline.cues):
+        spotify = request.backend == "spotify"
         raise PlaybackError(
-            f"none of the {len(bad)} tracks in {display_path(playlist)} can be read "
-            f"(first: {bad[0]})",
-            hint="is the music drive mounted? 'setlist library scan' finds moved files",
+            f"none of the {len(bad)} tracks in {display_path(playlist)} can be "
+            + (
+                f"played through Spotify (first: {bad[0]})"
+                if spotify
+                else f"read (first: {bad[0]})"
+            ),
+            hint="build the session with --source spotify"
+            if spotify
+            else "is the music drive mounted? 'setlist library scan' finds moved files"
+            + (
+                "; Spotify tracks play with --backend spotify"
+                if bad[0].startswith("spotify:")
+                else ""
+            ),
         )
     for path in bad:
         warnings.append(f"cannot read {path}: it will be replaced when its turn comes")
@@ -306,10 +326,41 @@ def prepare(request: PlayRequest) -> Prepared:
 
 
 def make_player(request: PlayRequest) -> Player:
-    """The libVLC player (the only place that needs libVLC); errors are one line."""
+    """The libVLC player, or a Spotify Connect device; errors are one line."""
+    if request.backend == "spotify":
+        return _spotify_player(request)
     from setlist.players.vlc import VlcPlayer
 
     return VlcPlayer(device=request.device, aout=request.aout)
+
+
+class _ConnectSession:
+    """A Spotify Connect player that also closes the Web API client it owns."""
+
+    def __init__(self, player: Any, client: Any) -> None:
+        self._player, self._client = player, client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._player, name)
+
+    def close(self) -> None:
+        try:
+            self._player.close()
+        finally:
+            self._client.close()
+
+
+def _spotify_player(request: PlayRequest) -> Player:
+    from setlist.players.spotify_connect import connect_player
+    from setlist.sources import spotify as sp
+
+    client = sp.SpotifyClient(sp.load_settings()).require_sign_in()
+    try:
+        player = connect_player(client, request.device, clock=MonotonicClock())
+    except BaseException:
+        client.close()
+        raise
+    return _ConnectSession(player, client)  # type: ignore[return-value]
 
 
 def list_devices(aout: str | None = None) -> list[tuple[str, str]]:

@@ -706,3 +706,36 @@ def test_with_the_library_replanner_a_failed_track_is_substituted_and_controls_r
     assert s.conductor.status().message == "session ended: the plan finished"
     assert_no_gap(s, 1.0, s.conductor.session_time - 0.1, fault=fault_at)
     assert max(x.late for x in s.conductor.starts) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_with_the_library_replanner_a_skip_keeps_phase_times_and_the_end() -> None:
+    from setlist.models import candidates_from_tracks
+    from setlist.planner import PlanOptions, plan
+    from setlist.replan import Replanner
+    from setlist.testing import make_library
+
+    arc = load_arc("integration-practice")
+    candidates = candidates_from_tracks(make_library(400))
+    setlist = plan(arc, candidates, options=PlanOptions(seed=3))
+    tl = Timeline.from_setlist(setlist)
+    s = Session(tl, arc=arc)
+    s.conductor = Conductor(
+        tl, s.player, s.clock, replanner=Replanner(setlist, candidates), arc=arc
+    )
+    s.until(60)
+    second = tl.cues[1]
+    s.submit(Action.SKIP)
+    s.conductor.run_for(0.2)
+    assert s.conductor.status().message == f"skipped to '{second.track.title}'"
+    after = s.conductor.timeline
+    assert after.cue(second.key).start == pytest.approx(60.0, abs=0.3)
+    assert after.length == pytest.approx(tl.length, abs=1.0)  # without a re-plan: ~230 s early
+    # Boundaries after the phase now playing land where they were planned.
+    names = [m.name for m in tl.phases()]
+    later = names.index(second.phase) + 1
+    assert later < len(names) - 1
+    for mark, planned in zip(after.phases()[later:], tl.phases()[later:], strict=True):
+        assert mark.name == planned.name
+        assert mark.start == pytest.approx(planned.start, abs=arc.tolerance + 1)
+    s.conductor.run()
+    assert_no_gap(s, 1.0, s.conductor.session_time - 0.1)
