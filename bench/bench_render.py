@@ -8,7 +8,10 @@ files as overlapping cues (8 s equal-power crossfades, lead-in offsets, varied g
 In this one process it measures:
 
 - decode-only: every cue's span (seek to its offset, decode, resample to 44.1 kHz
-  stereo) with a plain PyAV loop, no mixing, no output: the floor a render cannot beat;
+  stereo) with a plain PyAV loop, no mixing, no output: the floor a render cannot beat.
+  It is the render's own decoding work and no less: the same spans from the same seek
+  points, to the same output (44.1 kHz, stereo, packed float32, FFmpeg's resampler with
+  large output frames), so the ratio measures only what mixing and writing add;
 - render to FLAC and to WAV (the real `render()`), x real time of session audio;
 - peak RSS (`resource.getrusage`) after the renders, against the 300 MB target.
 

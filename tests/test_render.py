@@ -378,6 +378,22 @@ def test_a_file_that_ends_early_is_a_fault(
     assert np.all(got[4 * RATE :] == 0) and np.max(np.abs(got[: 4 * RATE])) > 0.29
 
 
+def test_blocks_after_a_file_ends_are_silent_not_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mixer reuses one buffer: blocks after a file runs out must not repeat old audio."""
+    short = write_audio(tmp_path / "short.wav", tone(4.0, 220.0, 0.3, RATE), RATE)
+    real_probe = render_module.probe
+    monkeypatch.setattr(render_module, "probe", lambda p: replace(real_probe(p), duration=8.0))
+    tl = Timeline((Cue(0, track_for(short, 1, 8.0), "p", 0.0, 8.0),))
+    render(tl, tmp_path / "mix.wav", allow_faults=True, block_seconds=1.3)
+    got = read_output(tmp_path / "mix.wav")
+    want = decode_all(short)
+    assert got.shape == (8 * RATE, 2)
+    assert np.max(np.abs(got[: 4 * RATE] - want[: 4 * RATE])) < TOLERANCE
+    assert np.all(got[4 * RATE :] == 0)
+
+
 def test_interrupted_render_leaves_no_partial_file(tmp_path: Path, files: dict[str, Path]) -> None:
     tl = two_cues(files, FadeShape.EQUAL_POWER)
     out = tmp_path / "mix.flac"

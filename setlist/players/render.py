@@ -4,8 +4,10 @@ The renderer asks the timeline the very question the live conductor asks, once p
 sample (`Cue.gain_at`), so a render is the oracle for what the room should hear; it is
 also the way to take a session somewhere no laptop can play it live.
 
-Streamed: only the decoders of the cues sounding in the current block and one block of
-output are alive, so a 3-hour session renders in the same memory as a 3-minute one. Each
+Streamed: only the decoders of the cues sounding in the current block and a few blocks
+of audio (decoded, waiting for the mixer thread) are alive, so a 3-hour session renders
+in the same memory as a 3-minute one. Decoding, most of the work, runs on the caller's
+thread; gain curves, mixing, limiting and writing run on a second one (`_Mixer`). Each
 cue gets its own PyAV decoder, opened when the cue begins (seeking to its `offset`) and
 closed at its stop; output sample n of the render is file sample n + d of a cue, with one
 rounding per cue, so nothing drifts however long the session.
@@ -36,7 +38,8 @@ import tempfile
 import threading
 import time
 import wave
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -64,9 +67,9 @@ KNEE = 10.0 ** (-1.0 / 20.0)
 _SEEK_MARGIN = 0.5
 #: Renders at least this long (seconds) encode FLAC/Vorbis in a child process.
 ENCODER_PROCESS_FROM = 120.0
-_QUEUE = 2  # blocks waiting for the writer thread
-_RING = _QUEUE + 2  # output buffers in rotation: queued, being written, being mixed
+_QUEUE = 2  # blocks waiting for the mixer thread
 _AV_ERRORS = (av.error.FFmpegError, OSError, EOFError)
+_GAIN_SLICE = 8192  # samples of a gain ramp evaluated at once
 
 F32 = npt.NDArray[np.float32]
 Progress = Callable[[float, float], None]
@@ -170,12 +173,23 @@ def _pcm(frame: av.AudioFrame, channels: int) -> F32:
     return np.frombuffer(frame.planes[0], dtype=np.float32, count=count).reshape(-1, channels)
 
 
+#: Samples per resampled frame: fewer, larger frames mean fewer Python calls per block.
+_RESAMPLE_FRAME = 16384
+
+#: (position in the request, samples) pieces of a voice's output; gaps are silence.
+Pieces = list[tuple[int, F32]]
+
+
 class _Voice:
     """One cue's decoder: hands out consecutive output-rate samples from file sample `first`.
 
     Position comes from the first decoded frame's timestamp after a seek, so the cut is
     sample-exact for formats with exact seeking and timestamps (WAV, FLAC). Raises
     SourceFault on damage: a decoder error, or a jump in timestamps (lost frames).
+
+    Samples are handed out as views of the resampler's frames (`take`), not copied into a
+    buffer: the mixer multiplies them by the gain straight into the output block, so each
+    sample is touched once on its way from the decoder to the mix.
     """
 
     def __init__(self, path: Path, rate: int, channels: int, first: int) -> None:
@@ -184,9 +198,12 @@ class _Voice:
         self.lead = max(0, -first)  # zeros before the file's first sample
         self.short = 0  # samples asked for past the end of the file
         self.decoded = 0.0  # file seconds decoded so far (for messages)
-        self._pending: list[F32] = []
+        self._pending: deque[F32] = deque()
         self._held = 0
         self._eof = False
+        self._ready: list[av.AudioFrame] = []  # decoded, not yet resampled
+        self._expected: float | None = None  # file seconds where the next frame should start
+        self._tick = 0.0  # the frames' time base as a float (Fractions are slow)
         try:
             self._container = av.open(str(path), mode="r", metadata_errors="ignore")
         except _AV_ERRORS as exc:
@@ -196,20 +213,20 @@ class _Voice:
             if not streams:
                 raise SourceFault(f"{path}: no audio stream")
             self._stream = streams[0]
+            self._base = self._stream.start_time or 0
             self._resampler = av.AudioResampler(
                 format="flt",
                 layout="mono" if channels == 1 else "stereo",
                 rate=rate,
-                frame_size=8192,
+                frame_size=_RESAMPLE_FRAME,
             )
             self._skip: int | None = None
             seek_to = self.target - _SEEK_MARGIN
             self._seeked = seek_to > 0 and self._stream.time_base is not None
             if self._seeked:
                 tb = self._stream.time_base
-                base = self._stream.start_time or 0
-                self._container.seek(int(seek_to / tb) + base, stream=self._stream)
-            self._frames = self._decode()
+                self._container.seek(int(seek_to / tb) + self._base, stream=self._stream)
+            self._packets = self._container.demux(self._stream)
         except SourceFault:
             self.close()
             raise
@@ -217,83 +234,82 @@ class _Voice:
             self.close()
             raise SourceFault(f"{path}: cannot read ({_why(exc)})") from None
 
-    def _decode(self) -> Iterator[av.AudioFrame]:
-        """Decoded source frames; sets the head trim from the first frame's timestamp."""
-        expected: float | None = None
-        base = self._stream.start_time or 0
-        tick: float | None = None  # the frames' time base as a float (Fractions are slow)
-        for packet in self._container.demux(self._stream):
-            for frame in packet.decode():
-                at: float | None = None
-                if frame.pts is not None:
-                    if tick is None:
-                        tick = float(frame.time_base or 0)
-                    at = (frame.pts - base) * tick if tick else None
-                if self._skip is None:
-                    begin = at if (self._seeked and at is not None) else 0.0
-                    self._skip = round((self.target - begin) * self.rate)
-                    expected = begin
-                if at is not None and expected is not None and at - expected > GAP_TOLERANCE:
-                    raise SourceFault(
-                        f"{self.path}: corrupt audio ({at - expected:.2f} s lost at "
-                        f"{expected:.1f} s)"
-                    )
-                if expected is not None and frame.sample_rate:
-                    expected = (at if at is not None else expected) + (
-                        frame.samples / frame.sample_rate
-                    )
-                    self.decoded = expected
-                yield frame
+    def _check(self, frame: av.AudioFrame) -> None:
+        """Set the head trim from the first frame's timestamp; refuse a jump (lost data)."""
+        at: float | None = None
+        if frame.pts is not None:
+            if not self._tick:
+                self._tick = float(frame.time_base or 0)
+            at = (frame.pts - self._base) * self._tick if self._tick else None
+        expected = self._expected
+        if self._skip is None:
+            begin = at if (self._seeked and at is not None) else 0.0
+            self._skip = round((self.target - begin) * self.rate)
+            expected = begin
+        if at is not None and expected is not None and at - expected > GAP_TOLERANCE:
+            raise SourceFault(
+                f"{self.path}: corrupt audio ({at - expected:.2f} s lost at {expected:.1f} s)"
+            )
+        if expected is not None and frame.sample_rate:
+            expected = (at if at is not None else expected) + frame.samples / frame.sample_rate
+            self._expected = self.decoded = expected
 
-    def _pull(self) -> bool:
-        """Decode and resample one more source frame into the pending buffer."""
+    def _fill(self, need: int) -> None:
+        """Decode and resample until `need` samples are pending or the file has ended."""
+        ready, resample, pending = self._ready, self._resampler.resample, self._pending
+        channels = self.channels
         try:
-            frame = next(self._frames, None)
-            outs = self._resampler.resample(frame)
+            while self._held < need and not self._eof:
+                if ready:
+                    frame: av.AudioFrame | None = ready.pop(0)
+                    self._check(frame)
+                else:
+                    packet = next(self._packets, None)
+                    if packet is not None:
+                        ready.extend(packet.decode())
+                        continue
+                    frame, self._eof = None, True  # flush the resampler's tail
+                for out in resample(frame):
+                    pcm = _pcm(out, channels)
+                    if self._skip:
+                        if self._skip > 0:
+                            cut = min(self._skip, len(pcm))
+                            pcm, self._skip = pcm[cut:], self._skip - cut
+                        else:  # the seek landed after the target: the gap is before the file
+                            self.lead, self._skip = self.lead - self._skip, 0
+                    if len(pcm):
+                        pending.append(pcm)
+                        self._held += len(pcm)
         except _AV_ERRORS as exc:
             raise SourceFault(
                 f"{self.path}: corrupt audio after {self.decoded:.1f} s ({_why(exc)})"
             ) from None
-        for out in outs:
-            pcm = _pcm(out, self.channels)
-            if self._skip:
-                if self._skip > 0:
-                    cut = min(self._skip, len(pcm))
-                    pcm, self._skip = pcm[cut:], self._skip - cut
-                else:  # the seek landed after the target: the gap is before the file
-                    self.lead, self._skip = self.lead - self._skip, 0
-            if len(pcm):
-                self._pending.append(pcm)
-                self._held += len(pcm)
-        return frame is not None
 
-    def read(self, out: F32) -> F32:
-        """Fill `out` (n, channels) with the next n samples; zeros past the end of the file."""
-        n = len(out)
+    def take(self, n: int) -> Pieces:
+        """The next n samples as (position, samples) pieces; what they leave out is silence
+        (before the file's first sample, or past its end)."""
         pos = min(self.lead, n)
-        out[:pos] = 0.0
         self.lead -= pos
-        while self._held < n - pos and not self._eof:
-            self._eof = not self._pull()
-        while pos < n and self._pending:
-            head = self._pending[0]
+        self._fill(n - pos)
+        pieces: Pieces = []
+        pending = self._pending
+        while pos < n and pending:
+            head = pending[0]
             take = min(len(head), n - pos)
-            out[pos : pos + take] = head[:take]
+            if take == len(head):
+                pending.popleft()
+            else:
+                pending[0] = head[take:]
+                head = head[:take]
+            pieces.append((pos, head))
             pos += take
             self._held -= take
-            if take == len(head):
-                self._pending.pop(0)
-            else:
-                self._pending[0] = head[take:]
-        out[pos:] = 0.0
         self.short += n - pos
-        return out
+        return pieces
 
     def close(self) -> None:
-        frames = getattr(self, "_frames", None)
-        if frames is not None:
-            frames.close()
-        self._pending = []
+        self._pending.clear()
+        self._ready = []
         with contextlib.suppress(*_AV_ERRORS):
             self._container.close()
 
@@ -335,9 +351,27 @@ class _Writer:
         raise NotImplementedError
 
 
-def _to_s16(block: F32) -> npt.NDArray[np.int16]:
-    scaled = np.rint(block * 32768.0)
-    return np.clip(scaled, -32768, 32767).astype(np.int16)
+class _Pcm16:
+    """Float blocks to 16-bit PCM in two reused buffers (fresh ones page-fault every block).
+
+    The result is only valid until the next call: writers hand it on before returning.
+    """
+
+    def __init__(self) -> None:
+        self._float = np.empty(0, dtype=np.float32)
+        self._int = np.empty(0, dtype="<i2")
+
+    def __call__(self, block: F32) -> npt.NDArray[np.int16]:
+        if self._float.size < block.size:
+            self._float = np.empty(block.size, dtype=np.float32)
+            self._int = np.empty(block.size, dtype="<i2")
+        scaled = self._float[: block.size].reshape(block.shape)
+        pcm = self._int[: block.size].reshape(block.shape)
+        np.multiply(block, 32768.0, out=scaled)
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, -32768.0, 32767.0, out=scaled)
+        np.copyto(pcm, scaled, casting="unsafe")  # exact: the values are whole already
+        return pcm
 
 
 class _WavWriter(_Writer):
@@ -348,9 +382,10 @@ class _WavWriter(_Writer):
         self._wav.setnchannels(channels)
         self._wav.setsampwidth(2)
         self._wav.setframerate(rate)
+        self._s16 = _Pcm16()
 
     def write(self, block: F32) -> None:
-        self._wav.writeframesraw(_to_s16(block).astype("<i2").tobytes())
+        self._wav.writeframesraw(self._s16(block))  # a buffer: written without a copy
 
     def close(self) -> None:
         self._wav.close()
@@ -370,11 +405,12 @@ class _AvWriter(_Writer):
             self._stream.codec_context.bit_rate = 192_000 if channels == 2 else 128_000
         else:
             self._stream.codec_context.format = "s16"
+        self._s16 = _Pcm16()
         self._rate, self._codec, self._pts = rate, codec, 0
 
     def write(self, block: F32) -> None:
         if self._codec == "flac":
-            self._encode(_to_s16(block).reshape(1, -1), "s16")
+            self._encode(self._s16(block).reshape(1, -1), "s16")
         else:
             self._encode(np.ascontiguousarray(np.clip(block, -1.0, 1.0).T), "fltp")
 
@@ -399,40 +435,101 @@ class _AvWriter(_Writer):
             self._out.close()
 
 
-class _BackgroundWriter(_Writer):
-    """Runs another writer on its own thread, so encoding overlaps decoding and mixing.
+#: One cue's share of a block: the cue, output samples [a, b), and its pieces (`_Voice.take`).
+Entry = tuple[Cue, int, int, Pieces]
 
-    PyAV and file writes release the GIL for much of their work; on two cores this is
-    the difference between a render near decode speed and one at half of it. At most
-    `depth` blocks wait in the queue, so memory stays bounded. An error on the thread
-    is raised on the caller's next `write` or `close`.
+
+class _Mixer:
+    """Mixes decoded blocks, masters them (peak, soft clipper) and hands them to a writer,
+    all on its own thread, so everything after decoding overlaps the decoding.
+
+    Decoding is most of a render's work and stays on the caller's thread, which hands over
+    each block as the decoders' pieces (views, not copies). PyAV's codecs and filters,
+    numpy and file writes release the GIL, so on two cores this thread's work (gain
+    curves, mix, 16-bit conversion, writing) is nearly free. At most `depth` blocks wait
+    in the queue, so memory stays bounded. An error on the thread is raised on the
+    caller's next `write` or `close`. `peak` and `limited` are final once `close` returns.
     """
 
-    def __init__(self, inner: _Writer, depth: int = _QUEUE) -> None:
+    def __init__(
+        self,
+        inner: _Writer,
+        size: int,
+        channels: int,
+        start: float,
+        rate: int,
+        master: float,
+        depth: int = _QUEUE,
+    ) -> None:
         self._inner = inner
-        self._queue: queue.Queue[F32 | None] = queue.Queue(maxsize=depth)
+        self._start, self._rate, self._master = start, rate, master
+        # Reused buffers (page-faulting fresh ones costs as much as the mix): the writer
+        # is done with a block when its `write` returns.
+        self._mix = np.empty((size, channels), dtype=np.float32)
+        self._scratch = np.empty((size, channels), dtype=np.float32)
+        self._gain = np.empty(size, dtype=np.float32)
+        self.peak, self.limited = 0.0, 0
+        self._queue: queue.Queue[tuple[int, int, list[Entry]] | None] = queue.Queue(depth)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="render-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="render-mixer", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while True:
-            block = self._queue.get()
-            if block is None:
+            job = self._queue.get()
+            if job is None:
                 return
             if self._error is None:
                 try:
+                    block = self._mix_block(*job)
+                    if len(block):
+                        top = max(float(block.max()), -float(block.min()))
+                        self.peak = max(self.peak, top)
+                        if top > KNEE:
+                            self.limited += soft_clip(block)
                     self._inner.write(block)
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller
                     self._error = exc
+
+    def _mix_block(self, n0: int, n1: int, entries: list[Entry]) -> F32:
+        """Output samples [n0, n1): every cue's pieces times its gain curve, summed."""
+        mix = self._mix[: n1 - n0]
+        clean = False  # mix holds an old block until zeroed or fully overwritten
+        for cue, a, b, pieces in entries:
+            factor = _gains(cue, a, b, self._start, self._rate, self._master, self._gain)
+            flat = isinstance(factor, np.float32)
+            # The first cue covering the whole block writes it (no zeroing pass); the
+            # others, and cues starting or stopping inside the block, add into it.
+            overwrite = not clean and a == n0 and b == n1
+            if not clean and not overwrite:
+                mix.fill(0.0)
+            part = mix[a - n0 : b - n0]
+            done = 0
+            for pos, piece in pieces:
+                end = pos + len(piece)
+                f = factor if flat else factor[pos:end, None]
+                if overwrite:
+                    part[done:pos] = 0.0  # silence before the file's first sample
+                    np.multiply(piece, f, out=part[pos:end])
+                else:
+                    added = np.multiply(piece, f, out=self._scratch[: end - pos])
+                    np.add(part[pos:end], added, out=part[pos:end])
+                done = end
+            if overwrite:
+                part[done:] = 0.0  # past the end of the file
+            clean = True
+        if not clean:
+            mix.fill(0.0)
+        return mix
 
     def _check(self) -> None:
         if self._error is not None:
             raise self._error
 
-    def write(self, block: F32) -> None:
+    def write(self, n0: int, n1: int, entries: list[Entry]) -> None:
+        """Queue output samples [n0, n1) for mixing; blocks while `depth` are waiting."""
         self._check()
-        self._queue.put(block)
+        self._queue.put((n0, n1, entries))
 
     def _join(self) -> None:
         self._queue.put(None)
@@ -477,9 +574,10 @@ class _EncoderProcess(_Writer):
 
             fcntl.fcntl(self._proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
         self._flac = container == "flac"
+        self._s16 = _Pcm16()
 
     def write(self, block: F32) -> None:
-        pcm = _to_s16(block) if self._flac else np.clip(block, -1.0, 1.0)
+        pcm = self._s16(block) if self._flac else np.clip(block, -1.0, 1.0)
         data = memoryview(np.ascontiguousarray(pcm, dtype="<i2" if self._flac else "<f4"))
         try:
             assert self._proc.stdin is not None
@@ -645,14 +743,11 @@ def render(
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    writer: _BackgroundWriter | None = None
+    writer: _Mixer | None = None
     active: list[_Slot] = []
     used: dict[Path, None] = {}
-    peak, limited = 0.0, 0
     master = db_to_gain(master_db)
     block = max(1, round(block_seconds * rate))
-    ring = [np.empty((min(block, total), channels), dtype=np.float32) for _ in range(_RING)]
-    scratch = np.empty((min(block, total), channels), dtype=np.float32)
     try:
         inner: _Writer
         if container == "wav":
@@ -661,7 +756,7 @@ def render(
             inner = _EncoderProcess(tmp, rate, channels, container)
         else:
             inner = _AvWriter(tmp, rate, channels, container)
-        writer = _BackgroundWriter(inner)
+        writer = _Mixer(inner, min(block, total), channels, start, rate, master)
         waiting = iter(slots)
         upcoming = next(waiting, None)
         for n0 in range(0, total, block):
@@ -669,47 +764,23 @@ def render(
             while upcoming is not None and upcoming.lo < n1:
                 active.append(upcoming)
                 upcoming = next(waiting, None)
-            # Buffers are reused (page-faulting fresh ones cost as much as the mix): a
-            # block handed to the writer is not touched again until RING blocks later,
-            # by which time the writer's bounded queue guarantees it has been written.
-            mix = ring[(n0 // block) % _RING][: n1 - n0]
-            clean = False  # mix holds an old block until zeroed or fully overwritten
+            entries: list[Entry] = []
             for slot in active:
                 a, b = max(slot.lo, n0), min(slot.hi, n1)
                 if a >= b or slot.dead:
                     continue
-                samples = _read(slot, a, b, rate, channels, faults, allow_faults, start, scratch)
-                if samples is None:
-                    continue
-                used[slot.path] = None
-                gain = _gains(slot.cue, a, b, start, rate)
-                factor = (
-                    np.float32(gain * master)
-                    if isinstance(gain, float)
-                    else (gain * master).astype(np.float32)[:, None]
-                )
-                if not clean and a == n0 and b == n1:
-                    np.multiply(samples, factor, out=mix)  # the first voice overwrites
-                else:
-                    if not clean:
-                        mix.fill(0.0)
-                    np.multiply(samples, factor, out=samples)
-                    mix[a - n0 : b - n0] += samples
-                clean = True
-            if not clean:
-                mix.fill(0.0)
+                pieces = _take(slot, a, b, rate, channels, faults, allow_faults, start)
+                if pieces is not None:
+                    used[slot.path] = None
+                    entries.append((slot.cue, a, b, pieces))
             for slot in [s for s in active if s.hi <= n1]:
                 _finish(slot, rate, faults, allow_faults, start, gaps)
             active = [s for s in active if s.hi > n1]
-            if len(mix):
-                top = max(float(mix.max()), -float(mix.min()))
-                peak = max(peak, top)
-                if top > KNEE:
-                    limited += soft_clip(mix)
-            writer.write(mix)
+            writer.write(n0, n1, entries)
             if progress is not None:
                 progress(n1 / rate, total / rate)
         writer.close()
+        peak, limited = writer.peak, writer.limited
         writer = None
         tmp.chmod(0o666 & ~_umask())
         _fsync(tmp)
@@ -739,12 +810,16 @@ def render(
     )
 
 
-def _gains(cue: Cue, a: int, b: int, start: float, rate: int) -> float | npt.NDArray[np.float64]:
-    """`cue.gain_at` for output samples [a, b): a plain float where it is flat.
+def _gains(
+    cue: Cue, a: int, b: int, start: float, rate: int, master: float, out: F32
+) -> np.float32 | F32:
+    """`cue.gain_at` times `master` for output samples [a, b): one number where it is flat,
+    else the curve in `out[: b - a]`.
 
     Between the end of the fade-in and the start of the fade-out (or a cut) every curve
     is exactly 1.0, so the gain there is exactly `cue.gain`; the curves are evaluated
-    (by `gain_at` itself, so live play and render share them) only on the ramps.
+    (by `gain_at` itself, so live play and render share them) only on the ramps, a slice
+    at a time so its float64 temporaries stay in cache instead of page-faulting.
     """
     ramp_in = cue.start + cue.fade_in if cue.fade_in > 1e-9 else cue.start
     planned = cue.cut.planned_stop if cue.cut is not None else cue.stop
@@ -756,16 +831,17 @@ def _gains(cue: Cue, a: int, b: int, start: float, rate: int) -> float | npt.NDA
     flat_a = max(a, min(b, math.ceil((ramp_in - start) * rate - 1e-6)))
     flat_b = max(flat_a, min(b, math.ceil((ramp_out - start) * rate - 1e-6)))
     if flat_a == a and flat_b == b and start + a / rate >= cue.start:
-        return cue.gain
-    gain = np.empty(b - a)
-    gain[flat_a - a : flat_b - a] = cue.gain
+        return np.float32(cue.gain * master)
+    gain = out[: b - a]
+    gain[flat_a - a : flat_b - a] = cue.gain * master
     for lo, hi in ((a, flat_a), (flat_b, b)):
-        if hi > lo:
-            gain[lo - a : hi - a] = cue.gain_at(start + np.arange(lo, hi) / rate)
+        for i in range(lo, hi, _GAIN_SLICE):
+            j = min(hi, i + _GAIN_SLICE)
+            gain[i - a : j - a] = cue.gain_at(start + np.arange(i, j) / rate) * master
     return gain
 
 
-def _read(
+def _take(
     slot: _Slot,
     a: int,
     b: int,
@@ -774,14 +850,13 @@ def _read(
     faults: list[Fault],
     allow: bool,
     start: float,
-    scratch: F32,
-) -> F32 | None:
-    """Samples [a, b) of a slot's cue into `scratch`, opening its decoder on first use;
+) -> Pieces | None:
+    """Samples [a, b) of a slot's cue (`_Voice.take`), opening its decoder on first use;
     None once the cue is dead."""
     try:
         if slot.voice is None:
             slot.voice = _Voice(slot.path, rate, channels, slot.lo + slot.shift)
-        return slot.voice.read(scratch[: b - a])
+        return slot.voice.take(b - a)
     except SourceFault as exc:
         faults.append(Fault(slot.cue.key, exc.reason))
         if not allow:
