@@ -208,6 +208,10 @@ class Conductor:
         """Session seconds as of the last tick."""
         return self._t
 
+    def note(self, text: str) -> None:
+        """Show `text` as the status message; for `on_tick` observers (the tick thread)."""
+        self._message = text
+
     def submit(self, command: Command) -> None:
         """Queue a command (any thread); it is applied on the next tick."""
         with self._lock:

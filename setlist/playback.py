@@ -498,6 +498,16 @@ def _run(
             master_db=prepared.master_db,
             metadata=header,
         )
+        notices = getattr(player, "notices", None)
+        if callable(notices):
+            # Backend news that is no voice's fault (a device without volume control, a
+            # long rate limit): into the log, and on the status line as a message.
+            def relay(status: Any, drain: Callable[[], list[str]] = notices) -> None:
+                for text in drain():
+                    log.write("notice", session=status.session_time, text=text)
+                    conductor.note(text)
+
+            conductor.on_tick = relay
         start = format_clock(prepared.start_at)
         say(
             f"playing {display_path(prepared.playlist)}: {len(timeline.cues)} tracks, "

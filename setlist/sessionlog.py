@@ -390,6 +390,8 @@ def _describe(event: Mapping[str, Any], phase: str) -> str | None:
         return f"{'restart':<12} resumed after an interruption"
     if kind == "session-end":
         return f"{'end':<12} {event.get('reason', 'ended')}"
+    if kind == "notice":
+        return f"{'notice':<12} {event.get('text', '')}"
     return None
 
 

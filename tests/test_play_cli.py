@@ -421,3 +421,34 @@ def test_re_planning_keeps_the_built_for_listeners_vetoes(tmp_path: Path) -> Non
     )
     assert given.replanner is not None
     assert not any("--profile" in w for w in given.warnings)
+
+
+def test_backend_notices_reach_the_log_and_the_status(session_dir: Path, tmp_path: Path) -> None:
+    """What a backend says that is no voice's fault (e.g. a phone without volume control)."""
+    import io
+
+    from setlist.playback import PlayRequest, play
+    from setlist.sessionlog import format_log, read_log
+    from setlist.testing import FakeClock, FakePlayer
+
+    class Noticing(FakePlayer):
+        told = False
+
+        def notices(self) -> list[str]:
+            if self.told:
+                return []
+            self.told = True
+            return ["Session Room has no volume control: crossfades become cuts"]
+
+    clock = FakeClock()
+    log = tmp_path / "n.jsonl"
+    request = PlayRequest(session_dir / "tiny.setlist.yaml", log=log, channel=False, view=False,
+                          db=tmp_path / "none.sqlite")  # fmt: skip
+    result = play(request, out=io.StringIO(), err=io.StringIO(), clock=clock,
+                  player_factory=lambda r: Noticing(clock))  # fmt: skip
+    assert result.reason
+    events = read_log(log)
+    assert [e["text"] for e in events if e["kind"] == "notice"] == [
+        "Session Room has no volume control: crossfades become cuts"
+    ]
+    assert any("notice" in line and "no volume control" in line for line in format_log(events))
