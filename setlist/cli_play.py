@@ -12,20 +12,8 @@ from pathlib import Path
 
 import click
 
+from setlist.cliutil import fade_shape_option, session_time
 from setlist.timeline import FadeShape
-
-
-def _start_at(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    if value is None:
-        return None
-    from setlist.units import parse_duration
-
-    try:
-        return parse_duration(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not a time like 12:30 (MM:SS), 1:05:00 or 20m"
-        ) from None
 
 
 @click.command("play")
@@ -33,7 +21,7 @@ def _start_at(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option(
     "--start-at",
     metavar="MM:SS",
-    callback=_start_at,
+    callback=session_time,
     help="Start this far into the session (MM:SS, H:MM:SS or 20m).",
 )
 @click.option("--device", metavar="NAME", help="Audio output device (see --list-devices).")
@@ -59,13 +47,7 @@ def _start_at(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="Port of the control channel on 127.0.0.1 (0 picks a free one).",
 )
 @click.option("--no-channel", is_flag=True, help="Do not open the local control channel.")
-@click.option(
-    "--fade-shape",
-    type=click.Choice([s.value for s in FadeShape]),
-    default=FadeShape.EQUAL_POWER.value,
-    show_default=True,
-    help="Crossfade curve.",
-)
+@fade_shape_option
 @click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),

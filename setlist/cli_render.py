@@ -15,20 +15,9 @@ from typing import Any
 
 import click
 
+from setlist.cliutil import fade_shape_option, session_time
 from setlist.errors import PlaybackError
-from setlist.units import format_clock, parse_duration
-
-
-def _clock(value: str | None, name: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = parse_duration(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not a session time like 12:30, 1:05:00 or 90s", param_hint=name
-        ) from None
-    return seconds
+from setlist.units import format_clock
 
 
 class _RenderProgress:
@@ -75,8 +64,8 @@ class _RenderProgress:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Audio file to write: .flac, .wav or .ogg.",
 )
-@click.option("--start", "start_text", metavar="MM:SS", help="Session time to start from.")
-@click.option("--end", "end_text", metavar="MM:SS", help="Session time to stop at.")
+@click.option("--start", metavar="MM:SS", callback=session_time, help="Session time to start from.")
+@click.option("--end", metavar="MM:SS", callback=session_time, help="Session time to stop at.")
 @click.option(
     "--rate",
     type=click.IntRange(8000, 192000),
@@ -84,13 +73,7 @@ class _RenderProgress:
     show_default=True,
     help="Sample rate in Hz.",
 )
-@click.option(
-    "--fade-shape",
-    type=click.Choice(["equal-power", "linear", "s-curve"]),
-    default="equal-power",
-    show_default=True,
-    help="Crossfade curve (the same curves live play uses).",
-)
+@fade_shape_option
 @click.option(
     "--allow-missing",
     is_flag=True,
@@ -99,8 +82,8 @@ class _RenderProgress:
 def render(
     playlist: Path,
     output: Path,
-    start_text: str | None,
-    end_text: str | None,
+    start: float | None,
+    end: float | None,
     rate: int,
     fade_shape: str,
     allow_missing: bool,
@@ -120,8 +103,7 @@ def render(
         raise click.BadParameter(
             f"{output.name}: name the output .flac, .wav or .ogg", param_hint="-o"
         )
-    start = _clock(start_text, "--start") or 0.0
-    end = _clock(end_text, "--end")
+    start = start or 0.0
     setlist = load_setlist(playlist)
     timeline = Timeline.from_setlist(setlist, shape=FadeShape(fade_shape))
     length = timeline.length

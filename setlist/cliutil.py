@@ -70,3 +70,31 @@ def db_option(f: F) -> F:
         envvar="SETLIST_DB",
         help="Library index file (default: the platform data folder; env SETLIST_DB).",
     )(f)
+
+
+def session_time(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """Click callback: a session time (`12:30`, `1:05:00`, `20m`, `90s`) in seconds."""
+    if value is None:
+        return None
+    from setlist.units import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a session time: it is not a time like 12:30 (MM:SS), "
+            "1:05:00, 20m or 90s"
+        ) from None
+
+
+def fade_shape_option(f: F) -> F:
+    """`--fade-shape`, the same choice of crossfade curves for live play and render."""
+    from setlist.timeline import FadeShape
+
+    return click.option(
+        "--fade-shape",
+        type=click.Choice([s.value for s in FadeShape]),
+        default=FadeShape.EQUAL_POWER.value,
+        show_default=True,
+        help="Crossfade curve (live play and render use the same curves).",
+    )(f)

@@ -398,27 +398,29 @@ class Conductor:
         if self._pause is _Pause.PAUSED:
             held = now - self._paused_at_clock
             self._anchor_clock = now  # the session clock runs again from where it froze
-            for key, v in self._voices.items():
-                if v.started is not None:
-                    self._player.set_gain(key, 0.0)
-                    v.gain = 0.0
-                    self._player.resume(key)
-                    v.moved_at = now
-                    v.last_pos = None
+            for key, v in self._silence_started():
+                self._player.resume(key)
+                v.moved_at = now
+                v.last_pos = None
         self._pause = _Pause.RESUMING
         self._duck = _Ramp(self._duck.at(now), 1.0, now, PAUSE_FADE)
         self._heartbeat_at = now
         self._write("resume", session=t, paused_for=round(held, 1))
         return "resumed"
 
+    def _silence_started(self) -> list[tuple[int, _Voice]]:
+        """Set every started voice to silence; they are then paused or resumed silent."""
+        started = [(key, v) for key, v in self._voices.items() if v.started is not None]
+        for key, v in started:
+            self._player.set_gain(key, 0.0)
+            v.gain = 0.0
+        return started
+
     def _advance_pause(self, now: float) -> None:
         if self._pause is _Pause.PAUSING and not self._duck.busy(now):
             t = self._session(now)
-            for key, v in self._voices.items():
-                if v.started is not None:
-                    self._player.set_gain(key, 0.0)
-                    v.gain = 0.0
-                    self._player.pause(key)
+            for key, _ in self._silence_started():
+                self._player.pause(key)
             self._anchor_session = t
             self._paused_at_clock = now
             self._pause = _Pause.PAUSED

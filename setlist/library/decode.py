@@ -55,7 +55,7 @@ class AudioInfo:
     bitrate: int
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
     """A short, path-free reason for an av or OS exception."""
     if isinstance(exc, IsADirectoryError):
         return "is a directory"
@@ -78,11 +78,11 @@ def _open(path: Path) -> av.container.InputContainer:
         if path.stat().st_size == 0:
             raise AnalysisError(f"{path}: empty file")
     except OSError as exc:
-        raise AnalysisError(f"{path}: {_reason(exc)}") from exc
+        raise AnalysisError(f"{path}: {error_reason(exc)}") from exc
     try:
         return av.open(str(path), mode="r", metadata_errors="ignore")
     except _AV_ERRORS as exc:
-        raise AnalysisError(f"{path}: not a readable audio file ({_reason(exc)})") from exc
+        raise AnalysisError(f"{path}: not a readable audio file ({error_reason(exc)})") from exc
 
 
 def _audio_stream(path: Path, container: av.container.InputContainer) -> av.AudioStream:

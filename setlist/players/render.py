@@ -50,7 +50,7 @@ import numpy as np
 import numpy.typing as npt
 
 from setlist.errors import AnalysisError, LibraryError, PlaybackError
-from setlist.library.decode import GAP_TOLERANCE, TRUNCATION_TOLERANCE, probe
+from setlist.library.decode import GAP_TOLERANCE, TRUNCATION_TOLERANCE, error_reason, probe
 from setlist.library.index import uri_to_path
 from setlist.players.base import Fault
 from setlist.timeline import Cue, Timeline, db_to_gain, gain_to_db
@@ -207,7 +207,7 @@ class _Voice:
         try:
             self._container = av.open(str(path), mode="r", metadata_errors="ignore")
         except _AV_ERRORS as exc:
-            raise SourceFault(f"{path}: cannot open ({_why(exc)})") from None
+            raise SourceFault(f"{path}: cannot open ({error_reason(exc)})") from None
         try:
             streams = self._container.streams.audio
             if not streams:
@@ -232,7 +232,7 @@ class _Voice:
             raise
         except _AV_ERRORS as exc:
             self.close()
-            raise SourceFault(f"{path}: cannot read ({_why(exc)})") from None
+            raise SourceFault(f"{path}: cannot read ({error_reason(exc)})") from None
 
     def _check(self, frame: av.AudioFrame) -> None:
         """Set the head trim from the first frame's timestamp; refuse a jump (lost data)."""
@@ -282,7 +282,7 @@ class _Voice:
                         self._held += len(pcm)
         except _AV_ERRORS as exc:
             raise SourceFault(
-                f"{self.path}: corrupt audio after {self.decoded:.1f} s ({_why(exc)})"
+                f"{self.path}: corrupt audio after {self.decoded:.1f} s ({error_reason(exc)})"
             ) from None
 
     def take(self, n: int) -> Pieces:
@@ -312,16 +312,6 @@ class _Voice:
         self._ready = []
         with contextlib.suppress(*_AV_ERRORS):
             self._container.close()
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return "no such file"
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    if isinstance(exc, av.error.InvalidDataError):
-        return "invalid data"
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 @dataclass(slots=True)
