@@ -208,13 +208,15 @@ def _open_replanner(
         )
         return None
     try:
-        from setlist.library.index import CandidateFilter, Index
+        from setlist.library.index import Index
         from setlist.session import library_fingerprint, listeners_for
 
         with Index.open(path) as index:
             everything = index.candidates()
-            source = "spotify" if request.backend == "spotify" else "local"
-            candidates = index.candidates(CandidateFilter(source=source))
+        source = "spotify" if request.backend == "spotify" else "local"
+        candidates = everything.subset(
+            np.array([t.source == source for t in everything.tracks], dtype=bool)
+        )
         listeners = listeners_for(request.profiles, candidates)
     except LibraryError as exc:
         warnings.append(f"{exc.message}: playing without re-planning")
