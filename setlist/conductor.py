@@ -458,6 +458,7 @@ class Conductor:
         self._timeline = skipped
         message = f"skipped to '{nxt.track.title}'"
         if self._replanner is None:
+            self._log_plan(t)
             return message
         # A skip pulls the rest of the plan forward; with a library the rest is re-planned
         # behind the new track so phase boundaries and the session end stay where they were.
@@ -466,6 +467,7 @@ class Conductor:
         try:
             timeline = self._replanner.replan(skipped, t, ReplanRequest(reason="skip"))
         except PlanningError:
+            self._log_plan(t)
             return message + " (later tracks moved up)"
         self._adopt(timeline, t)
         self._write(
@@ -545,6 +547,7 @@ class Conductor:
             return f"no '{last}' tracks left to jump to"
         kept = [c for c in self._timeline.cues if not (t < c.start < target.start)]
         self._timeline = self._timeline.with_cues(kept).skip(t, self._skip_fade(t))
+        self._log_plan(t)
         return f"jumped to '{last}': '{target.track.title}'"
 
     def _adopt(self, timeline: Timeline, t: float) -> None:
@@ -553,6 +556,18 @@ class Conductor:
         keys = {c.key for c in timeline.cues}
         for key in [k for k in self._voices if k not in keys]:
             self._release(key, t, "re-planned")
+        self._log_plan(t)
+
+    def _log_plan(self, t: float) -> None:
+        """Log the whole edited plan, so a resume after a crash plays it and not the
+        setlist's (with the re-planner's phase schedule, so later re-plans keep it)."""
+        if self._log is None:
+            return
+        fields: dict[str, object] = {"timeline": self._timeline.to_data()}
+        schedule = getattr(self._replanner, "schedule", None)
+        if callable(schedule):
+            fields["phase_ends"] = [p.end for p in schedule()]
+        self._write("plan", session=t, **fields)
 
     @staticmethod
     def _cue_summary(cues: object) -> list[dict[str, object]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import os
 import signal
 import sys
@@ -148,13 +149,17 @@ def _resume(request: PlayRequest) -> tuple[Path, Any, list[dict[str, Any]]]:
     return playlist, point, events
 
 
-def _resume_start(timeline: Timeline, point: Any) -> tuple[Timeline, float, str | None]:
+def _resume_start(
+    timeline: Timeline, point: Any, *, logged_plan: bool = False
+) -> tuple[Timeline, float, str | None]:
     """Where to pick up: the logged track at the logged offset, on the logged clock.
 
-    Controls such as skip or extend moved the plan during the first run, so the logged
-    track is looked up by its id and the fresh plan is shifted to put it back where the
-    session clock had it. A track that came from a re-plan is not in the setlist: then
-    the session resumes at the same session time, and says so.
+    `timeline` is the last plan the log holds (`logged_plan`), or the setlist's when the
+    session never changed its plan. Either way the logged track is looked up by its id
+    and the plan shifted, if need be, to put it back where the session clock had it (a
+    log from before plans were logged may hold a skip the setlist does not). A track
+    missing from the plan (a re-plan in such an older log) resumes the plan at the same
+    session time, and says so.
     """
     t = float(point.session_time)
     track_id = getattr(point, "track_id", None)
@@ -163,12 +168,13 @@ def _resume_start(timeline: Timeline, point: Any) -> tuple[Timeline, float, str 
         return timeline, t, None
     cue = next((c for c in timeline.cues if c.track.id == track_id), None)
     if cue is None:
+        which = "the logged plan" if logged_plan else "the original plan"
         return (
             timeline,
             t,
             (
-                "the track playing when the log stopped came from a re-plan; "
-                f"resuming the original plan at {format_clock(t)}"
+                "the track playing when the log stopped is not in the plan (a re-plan "
+                f"the log does not hold); resuming {which} at {format_clock(t)}"
             ),
         )
     planned = cue.start + (float(position) - cue.offset)
@@ -178,12 +184,37 @@ def _resume_start(timeline: Timeline, point: Any) -> tuple[Timeline, float, str 
     return timeline, t, None
 
 
+def _logged_plan(
+    events: list[dict[str, Any]], setlist: Setlist, warnings: list[str]
+) -> tuple[Timeline, list[float] | None] | None:
+    """The plan a crashed session was last playing (after re-plans, skips, replacements)
+    and its phase schedule, or None when it played the setlist's own plan."""
+    from setlist.sessionlog import latest_plan
+
+    event = latest_plan(events)
+    if event is None:
+        return None
+    tracks = {e.track.id: e.track for e in setlist.entries}
+    try:
+        timeline = Timeline.from_data(event["timeline"], tracks)
+    except ValueError as exc:
+        warnings.append(
+            f"the edited plan in the log cannot be read ({exc}): resuming the setlist's plan"
+        )
+        return None
+    ends = event.get("phase_ends")
+    if not (isinstance(ends, list) and all(isinstance(e, int | float) for e in ends)):
+        ends = None
+    return timeline, ends
+
+
 def _open_replanner(
     setlist: Setlist,
     request: PlayRequest,
     warnings: list[str],
     target_shift: float = 0.0,
     delta: float = 0.0,
+    phase_ends: list[float] | None = None,
 ) -> Any:
     """A library re-planner for softer/stronger/extend/shorten, or None (and why).
 
@@ -236,8 +267,14 @@ def _open_replanner(
         )
         return None
     # A resumed plan may sit `delta` seconds off the built one (see _resume_start): the
-    # phase schedule moves with it.
+    # phase schedule moves with it; a logged plan brings the schedule it was made for.
     ends = [e + delta for e in setlist.arc.ends] if abs(delta) > 0.05 else None
+    if (
+        phase_ends is not None
+        and len(phase_ends) == len(setlist.arc.phases)
+        and all(b >= a for a, b in itertools.pairwise(phase_ends))
+    ):
+        ends = [e + delta for e in phase_ends]
     return Replanner(
         setlist, candidates, listeners=listeners, target_shift=target_shift, phase_ends=ends
     )
@@ -266,9 +303,13 @@ def prepare(request: PlayRequest) -> Prepared:
     start_at = request.start_at or 0.0
     prepared = Prepared(playlist, setlist, timeline, start_at, warnings=warnings)
     delta = 0.0
+    phase_ends: list[float] | None = None
     if point is not None:
+        plan = _logged_plan(events or [], setlist, warnings)
+        if plan is not None:
+            timeline, phase_ends = plan
         built = timeline
-        timeline, start_at, note = _resume_start(timeline, point)
+        timeline, start_at, note = _resume_start(timeline, point, logged_plan=plan is not None)
         delta = timeline.cues[0].start - built.cues[0].start
         if note:
             warnings.append(note)
@@ -320,7 +361,9 @@ def prepare(request: PlayRequest) -> Prepared:
             f"cannot write the session log in {display_path(folder)}",
             hint="give --log PATH in a folder you can write to",
         )
-    prepared.replanner = _open_replanner(setlist, request, warnings, prepared.target_shift, delta)
+    prepared.replanner = _open_replanner(
+        setlist, request, warnings, prepared.target_shift, delta, phase_ends
+    )
     return prepared
 
 

@@ -38,6 +38,7 @@ KINDS = (
     "pause",
     "resume",
     "replan",
+    "plan",  # the whole edited plan after a re-plan, skip or replacement, for resume
     "session-end",
 )
 
@@ -328,6 +329,15 @@ def resume_point(events: Sequence[Mapping[str, Any]]) -> ResumePoint:
 
 
 # -- showing ------------------------------------------------------------------------------
+
+
+def latest_plan(events: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The newest edited plan in the log (a `plan` event), or None if the session never
+    changed its plan: a resume then plays the setlist's own."""
+    for e in reversed(events):
+        if e.get("kind") == "plan" and isinstance(e.get("timeline"), Mapping):
+            return e
+    return None
 
 
 def _hms(seconds: float) -> str:

@@ -11,9 +11,10 @@ the conductor's runtime state, not part of the plan.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -338,6 +339,91 @@ class Timeline:
         """Keep cues that started by `t`, then the given (re-planned) ones."""
         kept = [c for c in self.cues if c.start <= t]
         return self.with_cues([*kept, *cues])
+
+    # -- as plain data (the session log keeps every edited plan, for resume) --------------
+
+    def to_data(self) -> dict[str, Any]:
+        """The timeline as JSON-ready data; tracks by identity only (id, uri, title,
+        artist, duration, source), since a log line should stay small and the full
+        records live in the setlist and the library."""
+        return {
+            "phase_order": list(self.phase_order),
+            "cues": [_cue_data(c) for c in self.cues],
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], tracks: Mapping[int, Track]) -> Timeline:
+        """The timeline `to_data` gave. A cue's track is taken from `tracks` when one with
+        the same id and uri is there (features and tags intact), else rebuilt from its
+        identity, which is all a player needs. Raises ValueError on malformed data."""
+        try:
+            cues = [_cue_from_data(c, tracks) for c in data["cues"]]
+            phases = tuple(str(p) for p in data.get("phase_order", ()))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a timeline: {exc!r}") from None
+        if not cues:
+            raise ValueError("not a timeline: no cues")
+        return cls(cues=tuple(sorted(cues, key=lambda c: (c.start, c.key))), phase_order=phases)
+
+
+def _cue_data(c: Cue) -> dict[str, Any]:
+    t = c.track
+    return {
+        "key": c.key,
+        "track": {
+            "id": t.id,
+            "uri": t.uri,
+            "title": t.title,
+            "artist": t.artist,
+            "duration": t.duration,
+            "source": t.source,
+        },
+        "phase": c.phase,
+        "start": c.start,
+        "stop": c.stop,
+        "offset": c.offset,
+        "fade_in": c.fade_in,
+        "fade_out": c.fade_out,
+        "gain": c.gain,
+        "shape": c.shape.value,
+        "target": c.target,
+        "cut": None
+        if c.cut is None
+        else {"at": c.cut.at, "fade": c.cut.fade, "planned_stop": c.cut.planned_stop},
+    }
+
+
+def _cue_from_data(d: Mapping[str, Any], tracks: Mapping[int, Track]) -> Cue:
+    td = d["track"]
+    known = tracks.get(int(td["id"]))
+    if known is not None and known.uri == td["uri"]:
+        track = known
+    else:
+        track = Track(
+            id=int(td["id"]),
+            uri=str(td["uri"]),
+            title=str(td["title"]),
+            artist=str(td.get("artist", "")),
+            duration=float(td["duration"]),
+            source=str(td.get("source", "local")),
+        )
+    cut = d.get("cut")
+    return Cue(
+        key=int(d["key"]),
+        track=track,
+        phase=str(d["phase"]),
+        start=float(d["start"]),
+        stop=float(d["stop"]),
+        offset=float(d.get("offset", 0.0)),
+        fade_in=float(d.get("fade_in", 0.0)),
+        fade_out=float(d.get("fade_out", 0.0)),
+        gain=float(d.get("gain", 1.0)),
+        shape=FadeShape(d.get("shape", FadeShape.EQUAL_POWER.value)),
+        target=float(d.get("target", 0.0)),
+        cut=None
+        if cut is None
+        else Cut(float(cut["at"]), float(cut["fade"]), float(cut["planned_stop"])),
+    )
 
 
 def cues_from_entries(

@@ -739,3 +739,55 @@ def test_with_the_library_replanner_a_skip_keeps_phase_times_and_the_end() -> No
         assert mark.start == pytest.approx(planned.start, abs=arc.tolerance + 1)
     s.conductor.run()
     assert_no_gap(s, 1.0, s.conductor.session_time - 0.1)
+
+
+def test_a_crash_after_a_re_plan_resumes_the_re_planned_session(tmp_path: Path) -> None:
+    """The log keeps every edited plan, so a resume plays what the room was hearing."""
+    from setlist.models import candidates_from_tracks
+    from setlist.planner import PlanOptions, plan
+    from setlist.playback import _logged_plan, _resume_start
+    from setlist.replan import Replanner
+    from setlist.sessionlog import resume_point
+    from setlist.testing import make_library
+
+    arc = load_arc("integration-practice")
+    candidates = candidates_from_tracks(make_library(400))
+    setlist = plan(arc, candidates, options=PlanOptions(seed=2))
+    tl = Timeline.from_setlist(setlist)
+    path = tmp_path / "s.session.jsonl"
+    log = SessionLog.create(path, {"setlist": "x.setlist.yaml"})
+    replanner = Replanner(setlist, candidates)
+    s = Session(tl, arc=arc)
+    s.conductor = Conductor(tl, s.player, s.clock, replanner=replanner, arc=arc, log=log)
+    s.until(60)
+    s.submit(Action.EXTEND, 5)
+    s.conductor.run_for(0.2)
+    assert s.conductor.status().message.startswith("extend: ")
+    edited = s.conductor.timeline
+    new = [c for c in edited.cues if c.key >= len(tl.cues) and c.start > 60]
+    assert new, "the extend re-planned the rest"
+    s.until(new[0].start + 40)  # a re-planned track is playing ...
+    crash = s.conductor.session_time
+    log.close()  # ... when the process dies: no session-end
+
+    events = read_log(path)
+    point = resume_point(events)
+    assert point.key == new[0].key
+    warnings: list[str] = []
+    restored = _logged_plan(events, setlist, warnings)
+    assert restored is not None and not warnings
+    timeline, phase_ends = restored
+    assert timeline.to_data() == s.conductor.timeline.to_data()
+    assert phase_ends == [p.end for p in replanner.schedule()]
+    assert phase_ends != list(arc.ends)  # the extended schedule, not the arc's
+    start_timeline, start_at, note = _resume_start(timeline, point, logged_plan=True)
+    assert note is None and start_timeline is timeline
+    assert start_at == pytest.approx(crash, abs=10.5)  # within a heartbeat
+    playing = start_timeline.current(start_at)
+    assert playing is not None and playing.key == new[0].key
+    assert playing.file_time(start_at) == pytest.approx(point.position)
+    # Without the logged plan (a log from before plans were kept) the track is unknown.
+    old = [e for e in events if e["kind"] != "plan"]
+    assert _logged_plan(old, setlist, warnings) is None
+    _, _, note = _resume_start(Timeline.from_setlist(setlist), resume_point(old))
+    assert note is not None and "not in the plan" in note

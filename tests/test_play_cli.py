@@ -452,3 +452,36 @@ def test_backend_notices_reach_the_log_and_the_status(session_dir: Path, tmp_pat
         "Session Room has no volume control: crossfades become cuts"
     ]
     assert any("notice" in line and "no volume control" in line for line in format_log(events))
+
+
+def test_resume_plays_the_plan_the_log_last_held(tmp_path: Path, session_dir: Path) -> None:
+    """After a re-plan put Tone 3 in Tone 2's place, a resume continues with Tone 3."""
+    from setlist.exports import load_setlist
+    from setlist.playback import PlayRequest, prepare
+    from setlist.sessionlog import SessionLog
+    from setlist.timeline import Timeline
+
+    playlist = session_dir / "tiny.setlist.yaml"
+    setlist = load_setlist(playlist)
+    built = Timeline.from_setlist(setlist)
+    first, _, third = built.cues
+    edited = built.cut(first.key, 5.0, 3.0).with_cues(
+        [
+            built.cut(first.key, 5.0, 3.0).cues[0],
+            replace(third, key=3, phase="onset", start=5.0, stop=19.0, fade_in=3.0),
+        ]
+    )
+    log = session_dir / "replanned.session.jsonl"
+    with SessionLog.create(log, {"setlist": str(playlist)}) as w:
+        w.write("track-start", session=0.0, key=0, track_id=1, title="Tone 1", offset=0.0)
+        w.write("plan", session=5.0, timeline=edited.to_data(), phase_ends=[26.0, 40.0])
+        w.write("track-start", session=5.0, key=3, track_id=3, title="Tone 3", offset=0.0)
+        w.write("position", session=9.0)
+
+    prepared = prepare(PlayRequest(None, resume=log, db=tmp_path / "none.sqlite"))
+    assert prepared.timeline.to_data() == edited.to_data()
+    assert prepared.start_at == pytest.approx(9.0)
+    now = prepared.timeline.current(9.0)
+    assert now is not None and now.key == 3 and now.file_time(9.0) == pytest.approx(4.0)
+    assert now.track == third.track  # the setlist's full record (features and all)
+    assert not [w for w in prepared.warnings if "not in the plan" in w or "cannot be read" in w]

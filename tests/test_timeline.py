@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -218,3 +220,52 @@ def test_skips_never_leave_silence_or_raise_the_level(at: float, fade: float, sh
 
 def _fields(c: Cue) -> dict[str, object]:
     return {name: getattr(c, name) for name in Cue.__slots__}
+
+
+def test_a_timeline_survives_plain_data_with_cuts_and_unknown_tracks() -> None:
+    import json
+
+    known = make_track(1)
+    other = make_track(2)
+    tl = Timeline(
+        (
+            Cue(0, known, "onset", 0.0, 95.0, fade_out=10.0, gain=0.8, cut=Cut(85.0, 10.0, 100.0)),
+            Cue(
+                7,
+                other,
+                "peak",
+                85.0,
+                190.0,
+                offset=3.5,
+                fade_in=10.0,
+                shape=FadeShape.S_CURVE,
+                target=0.6,
+            ),
+        ),
+        ("onset", "peak"),
+    )
+    data = json.loads(json.dumps(tl.to_data()))  # as the session log stores it
+    back = Timeline.from_data(data, {known.id: known})
+    assert back.phase_order == tl.phase_order
+    assert back.cues[0] == tl.cues[0]  # the known track comes back whole (features too)
+    assert back.cues[0].track is known
+    restored = back.cues[1]
+    assert restored.track.features is None  # only its identity was logged
+    assert (restored.track.id, restored.track.uri, restored.track.title) == (
+        other.id,
+        other.uri,
+        other.title,
+    )
+    assert replace(restored, track=other) == tl.cues[1]
+    assert np.allclose(back.gains_at([50.0, 90.0, 120.0]), tl.gains_at([50.0, 90.0, 120.0]))
+    # A track of the same id at another place is not taken for the logged one.
+    moved = replace(known, uri="file:///elsewhere.flac")
+    assert Timeline.from_data(data, {known.id: moved}).cues[0].track.uri == known.uri
+    for bad in (
+        {},
+        {"cues": []},
+        {"cues": [{"key": 1}]},
+        {"cues": [{**data["cues"][0], "stop": -1}]},
+    ):
+        with pytest.raises(ValueError):
+            Timeline.from_data(bad, {})
