@@ -375,7 +375,7 @@ def test_import_liked_albums_tracks_and_all_playlists(
         uris = {e.track.uri for e in index.search([])}
         assert len(uris) == 14  # liked (10) + album 2 (4); tr41 is also liked
         album_track = index.search(parse_query("title:'Slow Rivers piece 1'"))[0]
-        assert album_track.track.isrc == ""  # simplified album tracks carry no ISRC
+        assert album_track.track.isrc == "GBTST2600021"  # read for it: see the next test
         # the unplayable track is kept in the library but never planned
         planned = {t.uri for t in index.candidates().tracks}
         assert "spotify:track:tr34" in uris and "spotify:track:tr34" not in planned
@@ -582,3 +582,32 @@ def test_nothing_playing_is_none(signed_in: FakeSpotify) -> None:
     with c:
         assert c.playback() is None
         assert c.devices() == []
+
+
+def test_album_tracks_get_their_isrc_and_with_it_a_local_copy(
+    signed_in: FakeSpotify, tmp_path: Path
+) -> None:
+    """Album listings carry no ISRC; each track is read once (no batch endpoint for
+    development-mode apps) and re-imports reuse what the index holds."""
+    db = tmp_path / "lib.sqlite"
+    add_local_copy(db, "GBTST2600022", 0.71)
+    runner = CliRunner()
+    args = ["import", "spotify:album:al2", "--db", str(db), "--json"]
+    result = runner.invoke(spotify, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["intensity_sources"]["local-copy"] == 1
+    asked = signed_in.calls("GET", r"^/v1/tracks/\w+$")
+    assert sorted(c.path for c in asked) == [f"/v1/tracks/tr2{i}" for i in range(1, 5)]
+    with Index.open(db) as index:
+        album = {e.track.uri: e for e in index.search([]) if e.track.source == "spotify"}
+        assert {e.track.isrc for e in album.values()} == {f"GBTST260002{i}" for i in range(1, 5)}
+        copy = album["spotify:track:tr22"]
+        assert copy.intensity_source == "local-copy"
+        assert copy.track.features is not None
+        assert copy.track.features.intensity == pytest.approx(0.71, abs=0.01)
+    again = runner.invoke(spotify, args)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["unchanged"] == 4
+    assert len(signed_in.calls("GET", r"^/v1/tracks/\w+$")) == 4  # nothing asked again
+    runner.invoke(spotify, [*args, "--refresh"])
+    assert len(signed_in.calls("GET", r"^/v1/tracks/\w+$")) == 8

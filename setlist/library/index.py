@@ -706,6 +706,21 @@ class Index:
         )
         return {r[0]: r[1] for r in rows}
 
+    def spotify_isrcs(self, uris: Iterable[str]) -> dict[str, str]:
+        """The ISRC already stored for these Spotify track URIs (where one is)."""
+        wanted = sorted(set(uris))
+        out: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self.conn.execute(
+                "SELECT t.uri, t.isrc FROM tracks t JOIN spotify_tracks s ON s.track_id = t.id "
+                f"WHERE t.uri IN ({marks}) AND t.isrc != ''",
+                chunk,
+            )
+            out.update((r[0], r[1]) for r in rows)
+        return out
+
     def features_by_isrc(self, isrcs: Iterable[str]) -> dict[str, tuple[Features, str]]:
         """Analysed local copies of these recordings: ISRC -> (features, vocals source).
 

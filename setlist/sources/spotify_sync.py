@@ -137,6 +137,7 @@ def import_refs(
         elif ref.kind == "album":
             progress(f"reading album {ref.uri}")
             album, tracks, skipped = client.album(ref.id)
+            tracks = _with_isrcs(client, index, tracks, refresh=refresh, progress=progress)
             add(ref.uri, str(album.get("name") or ref.uri), tracks, skipped)
         elif ref.kind == "track":
             track = client.track(ref.id)
@@ -167,6 +168,36 @@ def import_refs(
         audio_features=af_state,
         intensity=dict(sources),
     )
+
+
+def _with_isrcs(
+    client: SpotifyClient,
+    index: Index,
+    tracks: list[SpotifyTrack],
+    *,
+    refresh: bool,
+    progress: Progress,
+) -> list[SpotifyTrack]:
+    """Album tracks with their ISRCs, which album listings leave out.
+
+    The ISRC is what finds an analysed local copy of a recording (measured features
+    instead of an estimate) and the same recording again at export. Development-mode
+    apps lost "Get Several Tracks" in February 2026, so each track costs one request;
+    ISRCs the index already holds are reused, so a re-import asks again only with
+    `--refresh`.
+    """
+    missing = [t for t in tracks if not t.isrc]
+    if not missing:
+        return tracks
+    known = {} if refresh else index.spotify_isrcs(t.uri for t in missing)
+    ask = [t for t in missing if t.uri not in known]
+    if ask:
+        progress(f"reading the ISRCs of {len(ask)} album tracks")
+    for t in ask:
+        full = client.track(t.spotify_id)
+        if full is not None and full.isrc:
+            known[t.uri] = full.isrc
+    return [replace(t, isrc=known[t.uri]) if not t.isrc and t.uri in known else t for t in tracks]
 
 
 def _estimate(
