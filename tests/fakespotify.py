@@ -157,6 +157,13 @@ class FakeSpotify:
         with self.lock:
             self.player.update(uri=uri, is_playing=True, progress_ms=position_ms, since=self.now())
 
+    def user_sets_volume(self, percent: int) -> None:
+        """Someone turns the playing device up or down from another app."""
+        with self.lock:
+            for d in self.devices:
+                if d["id"] == self.player["device_id"]:
+                    d["volume_percent"] = percent
+
     def calls(self, method: str = "", path: str = "") -> list[Logged]:
         with self.lock:
             return [
@@ -655,23 +662,29 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/me/player/devices":
             self._send(200, {"devices": fake.devices})
             return
-        if method == "GET" and path == "/me/player/currently-playing":
+        if method == "GET" and path in ("/me/player", "/me/player/currently-playing"):
+            # Playback state names the device (with its volume); "currently playing"
+            # does not, as on the real API.
             p = fake.player
             if not p["uri"]:
                 self._send(204)
                 return
             tid = p["uri"].rsplit(":", 1)[-1]
-            progress = fake.progress_ms()
-            self._send(
-                200,
-                {
-                    "is_playing": p["is_playing"],
-                    "progress_ms": progress,
-                    "currently_playing_type": "track",
-                    "item": fake.full_track(tid, True),
-                    "device": {"id": p["device_id"]},
-                },
-            )
+            progress = fake.progress_ms()  # first: a track that ran out stops playing
+            state = {
+                "is_playing": p["is_playing"],
+                "progress_ms": progress,
+                "currently_playing_type": "track",
+                "item": fake.full_track(tid, True),
+            }
+            if path == "/me/player":
+                device = next((d for d in fake.devices if d["id"] == p["device_id"]), None)
+                state.update(
+                    device=dict(device or {"id": p["device_id"]}),
+                    shuffle_state=False,
+                    repeat_state="off",
+                )
+            self._send(200, state)
             return
         if not fake.premium:
             self._send(

@@ -571,3 +571,32 @@ def test_play_lists_spotify_devices(fake: FakeSpotify) -> None:
     result = CliRunner().invoke(cli, ["play", "--backend", "spotify", "--list-devices"])
     assert result.exit_code == 0, result.output
     assert "Session Room" in result.output
+
+
+def test_a_volume_changed_from_another_app_becomes_the_sessions_level(
+    fake: FakeSpotify, clock: FakeClock, client: sp.SpotifyClient
+) -> None:
+    """Turned down from a phone mid-track, the room must not be ramped back up by the
+    next fade: the session's full level follows the change."""
+    room(fake)
+    player = connect_player(client, clock=clock)
+    player.open(0, "spotify:track:tr1", 0.0)
+    player.start(0, 0.8)  # 0.8 of the room's level: 60 * 0.8^(1/3) = 56 %
+    advance(player, clock, 4.0)
+    assert fake.devices[0]["volume_percent"] == volume_percent(0.8, REF) == 56
+    player.notices()
+    fake.user_sets_volume(28)  # half as loud a setting
+    advance(player, clock, 4.0)  # a poll or two
+    assert player.reference == 30  # 60 * 28 / 56
+    [note] = player.notices()
+    assert "set to 28 %" in note and "full level is now 30 %" in note
+    calls = len(volumes(fake))
+    player.set_gain(0, 1.0)  # the next ramp goes up within the new level...
+    advance(player, clock, 3.0)
+    assert fake.devices[0]["volume_percent"] == 30  # ...not back to the old 60
+    assert max(v for _, v in volumes(fake)[calls:]) == 30
+    fake.user_sets_volume(31)  # a small difference is a device's rounding, not a change
+    advance(player, clock, 5.0)
+    assert player.reference == 30 and player.notices() == []
+    player.release(0)
+    player.close()

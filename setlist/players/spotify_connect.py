@@ -32,6 +32,10 @@ and a position that runs on the clock) and decides which one is on the device:
   lock and wakes a worker thread, which does all HTTP (the client honours Retry-After
   and retries 5xx itself). Problems come back as `Fault`s drained by `faults()` on the
   conductor's thread, exactly like the libVLC player's.
+- **A volume changed on the device from elsewhere** (the therapist's phone, a
+  speaker's knob) is seen at the next poll and becomes the session's level: the
+  reference is scaled so the room stays where it was put, and later fades ramp within
+  it instead of back up to the old level.
 - **Devices without volume control** (most phones) get hard cuts at the middle of each
   crossfade (where the incoming gain overtakes the outgoing one), said once through
   `notices()`; a device that refuses its first volume call switches to cuts too.
@@ -76,6 +80,9 @@ VOLUME_INTERVAL, SMALL_INTERVAL = 0.5, 1.0
 MIN_STEP, BIG_STEP = 2, 3
 #: Read what is playing at most this often (seconds).
 POLL = 2.0
+#: A device volume this many points off the last one set was changed from elsewhere
+#: (devices that round to coarser steps stay within it).
+MANUAL_STEP = 5
 #: Spotify reports the previous state for a moment after a command: no verdicts sooner.
 GRACE = 2.5
 #: With no voice to play for this long the device is paused (not between two calls of
@@ -656,6 +663,7 @@ class SpotifyConnectPlayer:
             return
         if pb.duration > 0:
             voice.duration = pb.duration
+        self._follow_manual_volume(pb, now)
         if pb.is_playing:
             self._missing = 0
             voice.base, voice.since = pb.progress, now
@@ -678,6 +686,30 @@ class SpotifyConnectPlayer:
                 voice,
                 "Spotify paused the track on the device (paused from another app or device?)",
             )
+
+    def _follow_manual_volume(self, pb: Playback, now: float) -> None:
+        """A volume set on the device from another app (the therapist's phone, the
+        speaker's knob) becomes the session's level, scaled for where the fades are now:
+        otherwise the next fade would ramp back to the old level, a sudden rise in the
+        room. Judged only once Spotify's report can include our own last change."""
+        ours = self._device_percent
+        if pb.volume is None or ours is None or not self._supports_volume:
+            return
+        if min(now - self._last_volume_at, now - self._last_command_at) < GRACE - _EPS:
+            return
+        seen = pb.volume
+        if abs(seen - ours) < MANUAL_STEP:
+            return
+        if self.curve is VolumeCurve.LOG:
+            reference = self.reference + (seen - ours)
+        else:
+            reference = self.reference * seen / ours if ours > 0 else seen
+        self.reference = int(min(100, max(0, round(reference))))
+        self._device_percent = seen
+        self._notice(
+            f"the volume of Spotify device '{self.device.name}' was set to {seen} % from "
+            f"elsewhere: the session follows it (its full level is now {self.reference} %)"
+        )
 
     def _attempt(self, key: int | None, what: str, call: Callable[[], Any]) -> bool:
         """Run one HTTP call; a refusal becomes a fault, a notice or a wait."""

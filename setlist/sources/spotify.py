@@ -323,6 +323,7 @@ class Playback:
     progress: float
     duration: float
     device_id: str = ""
+    volume: int | None = None  # the device's volume percent, when it has one
 
 
 # --- the client ----------------------------------------------------------------------------
@@ -649,18 +650,22 @@ class SpotifyClient:
         self.call("set the volume", self.sp.volume, value, device_id=device_id)
 
     def playback(self) -> Playback | None:
-        """What is playing now, or None when nothing is (the API answers 204)."""
-        data = self.call("read what is playing", self.sp.currently_playing)
+        """What is playing now, and on which device at what volume, or None when nothing
+        is (the API answers 204). The playback state (GET /me/player), not "currently
+        playing": only the former names the device and its volume, for the same call."""
+        data = self.call("read what is playing", self.sp.current_playback)
         if not data:
             return None
         item = data.get("item") or {}
         device = data.get("device") or {}
+        volume = device.get("volume_percent")
         return Playback(
             is_playing=bool(data.get("is_playing")),
             uri=str(item.get("uri") or ""),
             progress=float(data.get("progress_ms") or 0) / 1000.0,
             duration=float(item.get("duration_ms") or 0) / 1000.0,
             device_id=str(device.get("id") or ""),
+            volume=volume if isinstance(volume, int) and not isinstance(volume, bool) else None,
         )
 
 
