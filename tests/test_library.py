@@ -81,7 +81,7 @@ def test_rescan_is_incremental(music: Path, index: Index, monkeypatch: pytest.Mo
     scan([music], index, analyze=False)
     calls: list[Path] = []
     real = scan_module.read_tags
-    monkeypatch.setattr(scan_module, "read_tags", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(scan_module, "read_tags", lambda p, *fh: calls.append(p) or real(p, *fh))
     again = scan([music], index, analyze=False)
     assert again.unchanged == 5 and again.new == again.updated == 0
     assert calls == []  # unchanged files cost no tag read

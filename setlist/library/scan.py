@@ -464,14 +464,19 @@ def read_file(path: Path, size: int, mtime_ns: int, uri: str | None = None) -> S
     """Everything the index stores about one file; `TagReadError` if it cannot be read."""
     if size == 0:
         raise TagReadError(display(path), "empty file")
-    raw = read_tags(path)
-    values = tags_to_values(raw, path)
-    if values["duration"] <= 0:
-        raise TagReadError(display(path), "no audio (zero length)")
-    try:
-        fp = fingerprint(path, size)
+    try:  # one open serves the tags and the fingerprint
+        fh = open(path, "rb")  # noqa: PTH123, SIM115 - builtin open: a few us less per file
     except OSError as exc:
         raise TagReadError(display(path), _reason(exc)) from None
+    with fh:
+        raw = read_tags(path, fh)
+        values = tags_to_values(raw, path)
+        if values["duration"] <= 0:
+            raise TagReadError(display(path), "no audio (zero length)")
+        try:
+            fp = fingerprint(path, size, fh)
+        except OSError as exc:
+            raise TagReadError(display(path), _reason(exc)) from None
     uri = uri or path_to_uri(path)
     return ScannedFile(uri, display(path), size, mtime_ns, fp, values)
 
