@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import itertools
 import os
 import signal
 import sys
@@ -269,12 +268,17 @@ def _open_replanner(
     # A resumed plan may sit `delta` seconds off the built one (see _resume_start): the
     # phase schedule moves with it; a logged plan brings the schedule it was made for.
     ends = [e + delta for e in setlist.arc.ends] if abs(delta) > 0.05 else None
-    if (
-        phase_ends is not None
-        and len(phase_ends) == len(setlist.arc.phases)
-        and all(b >= a for a, b in itertools.pairwise(phase_ends))
-    ):
-        ends = [e + delta for e in phase_ends]
+    if phase_ends is not None:
+        try:  # the Replanner checks a schedule: one per phase, in order
+            return Replanner(
+                setlist,
+                candidates,
+                listeners=listeners,
+                target_shift=target_shift,
+                phase_ends=[e + delta for e in phase_ends],
+            )
+        except ValueError:
+            pass  # not this arc's schedule: fall back to the arc's own
     return Replanner(
         setlist, candidates, listeners=listeners, target_shift=target_shift, phase_ends=ends
     )

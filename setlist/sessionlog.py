@@ -328,9 +328,6 @@ def resume_point(events: Sequence[Mapping[str, Any]]) -> ResumePoint:
     )
 
 
-# -- showing ------------------------------------------------------------------------------
-
-
 def latest_plan(events: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The newest edited plan in the log (a `plan` event), or None if the session never
     changed its plan: a resume then plays the setlist's own."""
@@ -338,6 +335,9 @@ def latest_plan(events: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None
         if e.get("kind") == "plan" and isinstance(e.get("timeline"), Mapping):
             return e
     return None
+
+
+# -- showing ------------------------------------------------------------------------------
 
 
 def _hms(seconds: float) -> str:

@@ -485,3 +485,21 @@ def test_resume_plays_the_plan_the_log_last_held(tmp_path: Path, session_dir: Pa
     assert now is not None and now.key == 3 and now.file_time(9.0) == pytest.approx(4.0)
     assert now.track == third.track  # the setlist's full record (features and all)
     assert not [w for w in prepared.warnings if "not in the plan" in w or "cannot be read" in w]
+
+    # With a library, the re-planner takes the logged phase schedule; one that does not
+    # fit the arc (here a single end for two phases) leaves it on the arc's own.
+    from setlist.cli import cli
+
+    db = tmp_path / "lib.sqlite"
+    scan = CliRunner().invoke(cli, ["library", "scan", str(session_dir), "--db", str(db)])
+    assert scan.exit_code == 0, scan.output
+    with_library = prepare(PlayRequest(None, resume=log, db=db))
+    assert [m.end for m in with_library.replanner.schedule()] == [26.0, 40.0]
+    lines = log.read_text().splitlines()
+    log.write_text(
+        "\n".join(line.replace('"phase_ends":[26.0,40.0]', '"phase_ends":[26.0]') for line in lines)
+        + "\n"
+    )
+    misfit = prepare(PlayRequest(None, resume=log, db=db))
+    assert misfit.timeline.to_data() == edited.to_data()
+    assert [m.end for m in misfit.replanner.schedule()] == list(setlist.arc.ends)
