@@ -28,6 +28,7 @@ from setlist.cliutil import (
     db_option,
     emit_json,
     json_option,
+    session_time,
 )
 from setlist.models import Arc
 from setlist.units import format_clock, format_duration, format_length
@@ -486,9 +487,36 @@ def library_show(db: Path | None, track: str, as_json: bool) -> None:
             blocks[min(8, round(v * 8))] for v in f.envelope[:: max(1, len(f.envelope) // 64)]
         )
         click.echo(f"{'envelope':<17}{line}")
+        if f.edges is not None:
+            click.echo(f"{'plays':<17}{_edges_line(f.edges, f.duration)}")
     a = entry.annotation
     if a is not None:
         click.echo(f"{'annotation':<17}{json.dumps(data['annotation'], ensure_ascii=False)}")
+
+
+def _edges_line(e: Any, duration: float) -> str:
+    """Where a track plays and why, in a therapist's words."""
+
+    def at(x: float) -> str:
+        return format_clock(x) if x >= 60 else f"{x:.1f}s"
+
+    parts = [f"{at(e.cue_in)}-{at(e.cue_out)} of {format_clock(duration)}"]
+    if e.intro >= 3:
+        parts.append(f"quiet opening {e.intro:.0f}s")
+    if e.outro >= 3:
+        parts.append(f"fades out over {e.outro:.0f}s")
+    parts.append(f"edges {e.head_lufs:.1f}/{e.tail_lufs:.1f} LUFS")
+    line = ", ".join(parts)
+    after = [g for g in e.gaps if g[0] >= e.cue_out - 0.5]
+    if e.hidden > 0 and after:
+        gap = after[0]
+        line += (
+            f"; ends at {at(e.cue_out)}: {gap[1] - gap[0]:.0f}s of silence, then "
+            f"{format_duration(e.hidden)} more (a hidden track?) not played"
+        )
+    elif e.hidden > 0:
+        line += f"; {format_duration(e.hidden)} before a silence at {at(e.cue_in)} not played"
+    return line
 
 
 def _one_entry(index: Index, ref: str) -> Any:
@@ -527,6 +555,16 @@ def _one_entry(index: Index, ref: str) -> Any:
 @click.option("--untag", "untags", multiple=True, help="Remove a tag (repeatable).")
 @click.option("--never/--allow", default=None, help="Never (or again) use the track in a session.")
 @click.option("--note", help="A free-text note kept with the track.")
+@click.option(
+    "--cue-in",
+    callback=session_time,
+    help="Where the track starts playing in its file (4.5s, 0:12), instead of the analysis.",
+)
+@click.option(
+    "--cue-out",
+    callback=session_time,
+    help="Where it stops (3:12, 192s): e.g. before a hidden track the analysis missed.",
+)
 @click.option("--clear", is_flag=True, help="Remove the tracks' annotations first.")
 @click.option("--all", "all_matches", is_flag=True, help="Annotate every track the query matches.")
 def library_annotate(
@@ -539,6 +577,8 @@ def library_annotate(
     untags: tuple[str, ...],
     never: bool | None,
     note: str | None,
+    cue_in: float | None,
+    cue_out: float | None,
     clear: bool,
     all_matches: bool,
 ) -> None:
@@ -558,6 +598,12 @@ def library_annotate(
         change["never"] = never
     if note is not None:
         change["note"] = note
+    if cue_in is not None:
+        change["cue_in"] = cue_in
+    if cue_out is not None:
+        change["cue_out"] = cue_out
+    if cue_in is not None and cue_out is not None and cue_out <= cue_in:
+        raise click.BadParameter("--cue-out must come after --cue-in")
     if tags:
         change["tags"] = tuple(t.strip().casefold() for t in tags)
     if untags:

@@ -311,7 +311,9 @@ class Conductor:
             if v.started is None:
                 continue
             cue = self._cue(key)
-            if cue is not None and (t < cue.start + cue.fade_in or t >= cue.fade_out_at):
+            if cue is not None and (
+                t < cue.start + cue.fade_in or t >= cue.fade_out_at or cue.ramping(t)
+            ):
                 return True
         return False
 

@@ -184,6 +184,7 @@ def _entry_data(e: SetlistEntry) -> dict[str, Any]:
         "target": float(e.target),
         "realised": float(e.realised),
         "cut": bool(e.cut),
+        "ramp": [[float(x), float(y)] for x, y in e.ramp],
         "penalties": [
             {"name": p.name, "cost": float(p.cost), "detail": p.detail} for p in e.penalties
         ],
@@ -369,6 +370,16 @@ def _convert(node: Node, path: str, kind: str) -> Any:
             _fail(node.mark, path, f"{_show(v)}: expected a list")
         item = "str" if kind == "strs" else "float"
         return tuple(_convert(n, _join(path, i), item) for i, n in enumerate(v))
+    if kind == "pairs":
+        if not isinstance(v, list):
+            _fail(node.mark, path, f"{_show(v)}: expected a list of [seconds, dB] pairs")
+        out = []
+        for i, n in enumerate(v):
+            pair = _convert(n, _join(path, i), "floats")
+            if len(pair) != 2 or not all(math.isfinite(x) for x in pair):
+                _fail(n.mark, _join(path, i), "expected [seconds, dB], two finite numbers")
+            out.append((pair[0], pair[1]))
+        return tuple(out)
     if kind == "list":
         if not isinstance(v, list):
             _fail(node.mark, path, f"{_show(v)}: expected a list")
@@ -489,6 +500,7 @@ _ENTRY = {
     "realised": _Key("float"),
     "cut": _Key("bool"),
     "penalties": _Key("list"),
+    "ramp": _Key("pairs"),
     "track": _Key("map", True),
 }
 _PENALTY = {"name": _Key("str", True), "cost": _Key("float", True), "detail": _Key("str")}

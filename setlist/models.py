@@ -7,6 +7,7 @@ model that makes sense; change one with `dataclasses.replace`.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -301,6 +302,59 @@ def distribute(bounds: list[DurationBounds], length: float) -> list[float]:
 
 
 @dataclass(frozen=True, slots=True)
+class Edges:
+    """How a track begins and ends, measured against its own loudness (issue: joins).
+
+    A listener hears every join, so the planner and the timeline place crossfades on
+    these points rather than on fixed trims. Times are seconds into the file. The
+    played part runs from `cue_in` to `cue_out`: sound before and after it is silence
+    (relative to the track's loudness, as Liquidsoap's autocue does) or lies beyond a
+    long inner silence (a hidden track), which `hidden` counts so `library show` can
+    say so. `intro` is how long the level takes after `cue_in` to come within 8 LU of
+    the track's loudness (a quiet opening); `outro` how long before `cue_out` it has
+    stayed more than 8 LU under it (a natural fade). `head_lufs`/`tail_lufs` and the
+    intensities are the first and last 30 s of the played part, what a join sounds
+    like; `curve` is BS.1770 short-term loudness (3 s windows) every `curve_step`
+    seconds from the file's start, for placing the overlap and matching gains.
+    """
+
+    cue_in: float
+    cue_out: float
+    intro: float = 0.0
+    outro: float = 0.0
+    head_lufs: float = -70.0
+    tail_lufs: float = -70.0
+    head_intensity: float = 0.0
+    tail_intensity: float = 0.0
+    hidden: float = 0.0
+    curve: tuple[float, ...] = ()
+    curve_step: float = 1.0
+    gaps: tuple[tuple[float, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.cue_in < self.cue_out:
+            raise ValueError(f"cue-in {self.cue_in:g}s must come before cue-out {self.cue_out:g}s")
+        if self.intro < 0 or self.outro < 0 or self.hidden < 0:
+            raise ValueError("intro, outro and hidden seconds cannot be negative")
+        if self.curve_step <= 0:
+            raise ValueError("curve step must be positive")
+
+    @property
+    def played(self) -> float:
+        return self.cue_out - self.cue_in
+
+    def level_at(self, t: npt.ArrayLike) -> FloatArray:
+        """Short-term loudness (LUFS) at file times `t`, linear between curve points;
+        -70 (the absolute gate) outside the curve or where nothing was measured."""
+        times = np.asarray(t, dtype=np.float64)
+        if not self.curve:
+            return np.full(times.shape, -70.0)
+        curve = np.asarray(self.curve, dtype=np.float64)
+        xs = (np.arange(len(curve)) + 0.5) * self.curve_step
+        return np.interp(times, xs, curve, left=curve[0], right=-70.0)
+
+
+@dataclass(frozen=True, slots=True)
 class Features:
     """What analysis measured from a track's audio (all pure numbers, no provenance).
 
@@ -324,6 +378,7 @@ class Features:
     onset_rate: float
     voice: float
     version: int
+    edges: Edges | None = None
 
     def __post_init__(self) -> None:
         if self.duration < 0:
@@ -334,6 +389,30 @@ class Features:
             raise ValueError("envelope step must be positive")
         if not 0.0 <= self.tempo_confidence <= 1.0 or not 0.0 <= self.voice <= 1.0:
             raise ValueError("confidences lie within 0-1")
+
+
+def with_cue_points(f: Features, cue_in: float | None, cue_out: float | None) -> Features:
+    """Features whose played part a therapist has set by hand (either end may be None,
+    keeping the analysed one). Points beyond the file are pulled inside it; a pair that
+    leaves nothing to play keeps the analysed points."""
+    e = f.edges or Edges(
+        cue_in=min(f.lead_silence, max(f.duration - 1e-3, 0.0)),
+        cue_out=max(f.duration - f.trail_silence, f.lead_silence + 1e-3),
+    )
+    start = e.cue_in if cue_in is None else min(max(cue_in, 0.0), f.duration)
+    end = e.cue_out if cue_out is None else min(max(cue_out, 0.0), f.duration)
+    if end - start < 1.0:
+        return f
+    played = end - start
+    edges = replace(
+        e,
+        cue_in=start,
+        cue_out=end,
+        intro=min(e.intro, played / 2) if cue_in is None else 0.0,
+        outro=min(e.outro, played / 2) if cue_out is None else 0.0,
+        hidden=0.0,
+    )
+    return replace(f, edges=edges)
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,10 +466,19 @@ class Annotation:
     never: bool = False
     tags: tuple[str, ...] = ()
     note: str = ""
+    #: Cue points in seconds into the file, overriding the analysed ones.
+    cue_in: float | None = None
+    cue_out: float | None = None
 
     def __post_init__(self) -> None:
         if self.intensity is not None and not 0.0 <= self.intensity <= 1.0:
             raise ValueError(f"intensity {self.intensity:g} is outside 0-1")
+        for name in ("cue_in", "cue_out"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1e6:
+                raise ValueError(f"{name.replace('_', '-')} {value:g}s is not a time in the file")
+        if self.cue_in is not None and self.cue_out is not None and self.cue_out <= self.cue_in:
+            raise ValueError("cue-out must come after cue-in")
         if self.vocals is not None and self.vocals not in TRACK_VOCALS[:3]:
             raise ValueError("vocals must be none, wordless or lyrics")
         if self.tempo_bpm is not None and not 20 <= self.tempo_bpm <= 300:
@@ -424,6 +512,13 @@ class Candidates:
     envelope_step: npt.NDArray[np.float64]
     envelope_offsets: npt.NDArray[np.int64]
     envelope_values: npt.NDArray[np.float32]
+    #: Edge measures (`Edges`), NaN where a track has none (older analysis, Spotify).
+    cue_in: npt.NDArray[np.float64] | None = None
+    cue_out: npt.NDArray[np.float64] | None = None
+    intro: npt.NDArray[np.float64] | None = None
+    outro: npt.NDArray[np.float64] | None = None
+    head_lufs: npt.NDArray[np.float64] | None = None
+    tail_lufs: npt.NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return len(self.tracks)
@@ -463,7 +558,19 @@ def candidates_from_tracks(tracks: Sequence[Track]) -> Candidates:
         envelope_step=np.array([f.envelope_step for f in fs], dtype=np.float64),
         envelope_offsets=offsets,
         envelope_values=values,
+        **_edge_arrays(fs),
     )
+
+
+def _edge_arrays(fs: Sequence[Features]) -> dict[str, npt.NDArray[np.float64]]:
+    nan = float("nan")
+    names = ("cue_in", "cue_out", "intro", "outro", "head_lufs", "tail_lufs")
+    return {
+        name: np.array(
+            [nan if f.edges is None else getattr(f.edges, name) for f in fs], dtype=np.float64
+        )
+        for name in names
+    }
 
 
 # --- a planned session -----------------------------------------------------------------
@@ -506,6 +613,11 @@ class SetlistEntry:
     realised: float = 0.0
     cut: bool = False
     penalties: tuple[Penalty, ...] = ()
+    #: Level offset over time on top of gain and volume: (seconds from `start`, dB)
+    #: breakpoints, linear between them and flat beyond. The planner uses it to bring a
+    #: track in at the outgoing one's level and glide it to its own gain, and to spread a
+    #: phase's volume change; it always ends at 0 dB.
+    ramp: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.length <= 0:
@@ -514,6 +626,11 @@ class SetlistEntry:
             raise ValueError(f"{self.track.title!r}: fades must fit within the play length")
         if self.offset < 0:
             raise ValueError("offset cannot be negative")
+        xs = [x for x, _ in self.ramp]
+        if any(b < a for a, b in itertools.pairwise(xs)):
+            raise ValueError(f"{self.track.title!r}: ramp times must not go back")
+        if any(not (math.isfinite(x) and math.isfinite(y)) for x, y in self.ramp):
+            raise ValueError(f"{self.track.title!r}: ramp points must be finite")
 
     @property
     def end(self) -> float:

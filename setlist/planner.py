@@ -17,6 +17,7 @@ music, `CannotFillPhase` says which constraint ran dry and how many tracks met t
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from setlist.errors import CannotFillPhase, PlanningError
+from setlist.joins import Side, plan_join, programme_level, quiet_stretches, ramp_points
 from setlist.models import (
     Arc,
     Candidates,
@@ -52,6 +54,15 @@ MAX_SCORED = 1800.0
 SHAPE = 150.0
 #: Seconds at each end of a track that define its entry and exit intensity.
 EDGE = 20.0
+#: Longest quiet opening / natural fade-out the search overlaps with a neighbour.
+MAX_INTRO = 20.0
+MAX_OUTRO = 30.0
+#: The dead-air guard: the programme may not fall this far under the session's level
+#: for longer than `DEAD_AIR_SECONDS` (outside the session's first and last seconds).
+DEAD_AIR_LU = 20.0
+DEAD_AIR_SECONDS = 1.5
+#: How many tracks the guard may leave out (re-planning each time) before it refuses.
+DEAD_AIR_REPAIRS = 3
 #: A tempo reading is trusted for hard ranges only above this confidence.
 TEMPO_TRUST = 0.3
 
@@ -143,13 +154,35 @@ class _Prepared:
     loud_after: FloatArray
     gain: FloatArray
     artist: npt.NDArray[np.int64]
+    intro: FloatArray  # seconds of quiet opening played under the previous track
+    outro: FloatArray  # seconds of natural fade played under the next track
+    head_loud: FloatArray  # level of the first EDGE seconds after the intro, after gain
+    tail_loud: FloatArray  # level of the last EDGE seconds before the outro, after gain
+
+
+def _edge(values: FloatArray | None, n: int) -> FloatArray:
+    return np.full(n, np.nan) if values is None else np.asarray(values, dtype=np.float64)
 
 
 def _prepare(c: Candidates, o: PlanOptions) -> _Prepared:
     n = len(c)
-    offset = np.minimum(np.nan_to_num(c.lead_silence), o.max_lead_trim)
+    cue_in, cue_out = _edge(c.cue_in, n), _edge(c.cue_out, n)
+    has = np.isfinite(cue_in) & np.isfinite(cue_out) & (cue_out > cue_in)
+    # Tracks analysed with edges play from cue-in to cue-out, however much silence that
+    # cuts; older analyses keep the capped lead/trail trims.
+    lead = np.minimum(np.nan_to_num(c.lead_silence), o.max_lead_trim)
     trail = np.minimum(np.nan_to_num(c.trail_silence), o.max_trail_trim)
-    natural = np.maximum(c.duration - offset - trail, 0.0)
+    start = np.where(has, np.nan_to_num(cue_in), lead)
+    end = np.where(has, np.nan_to_num(cue_out), c.duration - trail)
+    played = np.maximum(end - start, 0.0)
+    intro = np.where(has, np.clip(np.nan_to_num(_edge(c.intro, n)), 0.0, MAX_INTRO), 0.0)
+    outro = np.where(has, np.clip(np.nan_to_num(_edge(c.outro, n)), 0.0, MAX_OUTRO), 0.0)
+    intro = np.minimum(intro, played / 4)
+    outro = np.minimum(outro, played / 4)
+    # The search places a track from the end of its intro (which plays under the track
+    # before, or is skipped when it opens the session) to its cue-out.
+    offset = start + intro
+    natural = np.maximum(end - offset, 0.0)
     scored = np.minimum(natural, MAX_SCORED)
     m = max(1, math.ceil(float(scored.max(initial=STEP)) / STEP))
     k = np.arange(m)
@@ -188,6 +221,8 @@ def _prepare(c: Candidates, o: PlanOptions) -> _Prepared:
     # Rounded down to 0.01 dB, so the rounding can never lift a peak over the ceiling.
     gain = np.floor(np.where(np.isfinite(gain), gain, 0.0) * 100.0 + 1e-9) / 100.0
     loud_after = c.loudness + gain
+    head_loud = np.where(np.isfinite(_edge(c.head_lufs, n)), _edge(c.head_lufs, n), c.loudness)
+    tail_loud = np.where(np.isfinite(_edge(c.tail_lufs, n)), _edge(c.tail_lufs, n), c.loudness)
     _, artist = np.unique(np.char.lower(c.artist.astype(str)), return_inverse=True)
     return _Prepared(
         n=n,
@@ -205,6 +240,10 @@ def _prepare(c: Candidates, o: PlanOptions) -> _Prepared:
         loud_after=loud_after,
         gain=gain,
         artist=artist.astype(np.int64),
+        intro=intro,
+        outro=outro,
+        head_loud=head_loud + gain,
+        tail_loud=tail_loud + gain,
     )
 
 
@@ -333,6 +372,43 @@ def plan(
         raise PlanningError(
             "no analysed tracks to plan with",
             hint="scan a music folder first: setlist library scan DIR",
+        )
+    excluded: list[int] = []
+    notes: list[str] = []
+    for _ in range(DEAD_AIR_REPAIRS + 1):
+        result = _plan_once(arc, candidates, o, listeners, excluded)
+        holes = dead_air(result, final_fade=o.final_fade)
+        if not holes:
+            if notes:
+                result = replace(result, notes=(*result.notes, *notes))
+            return result
+        hole = holes[0]
+        culprit = result.entries[hole.entries[0]] if hole.entries else None
+        where = f"{format_clock(hole.start)}-{format_clock(hole.end)}"
+        if culprit is None:
+            break
+        notes.append(
+            f"left out '{culprit.track.title}': it made {hole.length:.1f}s of near-silence "
+            f"at {where}"
+        )
+        excluded.append(culprit.track.id)
+    names = ", ".join(f"'{result.entries[i].track.title}'" for i in hole.entries) or "none"
+    raise PlanningError(
+        f"the plan keeps a stretch of near-silence ({hole.length:.1f}s at {where}, more than "
+        f"{DEAD_AIR_LU:g} LU under the session's level; playing: {names})",
+        hint="set the track's cue points (setlist library annotate QUERY --cue-in/--cue-out) "
+        "or mark it never-play",
+    )
+
+
+def _plan_once(
+    arc: Arc, candidates: Candidates, o: PlanOptions, listeners: Listeners, excluded: list[int]
+) -> Setlist:
+    if excluded:
+        keep = ~np.isin(candidates.ids, np.asarray(excluded, dtype=np.int64))
+        listeners = replace(
+            listeners,
+            vetoed=~keep if listeners.vetoed is None else (listeners.vetoed | ~keep),
         )
     p = _prepare(candidates, o)
     ctx = _context(arc, candidates, p, o, listeners)
@@ -468,16 +544,19 @@ def _expand(ctx: _Context, s: _State, idx: npt.NDArray[np.int64], noise: bool) -
     pe = float(ctx.ends[phase_i])
     xf = phase.crossfade
     tol = arc.tolerance
-    natural = p.natural[idx]
+    full = p.natural[idx]
+    # A track followed by another hands over where its natural fade begins (the fade
+    # plays under the next one); the session's last track plays to its cue-out.
+    natural = full - p.outro[idx]
     end = s.t + natural
     # Length played and whether the track closes its phase.
     if last_phase:
-        closes = end >= ctx.length - 1.0
+        closes = s.t + full >= ctx.length - 1.0
         # Never past the end of the file: the session's 1 s allowance absorbs the rest.
-        length = np.where(closes, np.minimum(ctx.length - s.t, natural), natural)
-        cut = closes & (natural > length + 1.0)
+        length = np.where(closes, np.minimum(ctx.length - s.t, full), natural)
+        cut = closes & (full > length + 1.0)
     else:
-        boundary = end - xf / 2
+        boundary = end - xf / 2 + p.outro[idx] / 2
         closes = boundary >= pe - tol
         over = boundary > pe + tol
         # A cut lands the boundary on time, or as late as the tolerance allows when that
@@ -531,7 +610,10 @@ def _expand(ctx: _Context, s: _State, idx: npt.NDArray[np.int64], noise: bool) -
             ratio = np.abs(np.log2(np.where(np.isfinite(b), b, a) / a))
             ratio = np.minimum(ratio, np.abs(ratio - 1.0))  # half/double time reads alike
             tempo = w.tempo * ratio**2 * 4
-        loud = w.loudness * (p.loud_after[idx] - p.loud_after[s.last]) ** 2
+        # What the listener hears at the join: the outgoing track's last stretch
+        # against the incoming one's first, as played (integrated figures are all equal
+        # after normalisation). The timeline glides the difference away, slowly.
+        loud = w.loudness * (p.head_loud[idx] - p.tail_loud[s.last]) ** 2
         cost += jump + tempo + loud
     cut_cost = np.where(cut, w.cut + w.cut_per_second * (p.natural[idx] - length), 0.0)
     if last_phase:
@@ -541,7 +623,7 @@ def _expand(ctx: _Context, s: _State, idx: npt.NDArray[np.int64], noise: bool) -
     cost += bonus
     boundary_cost = np.zeros(len(idx))
     if not last_phase:
-        landed = s.t + length - xf / 2
+        landed = s.t + length - xf / 2 + np.where(cut, 0.0, p.outro[idx] / 2)
         boundary_cost = np.where(closes, w.boundary * ((landed - pe) / max(tol, 1.0)) ** 2, 0.0)
         cost += boundary_cost
     if noise and w.noise > 0:
@@ -554,7 +636,7 @@ _PART_NAMES = (
     "fit",
     "intensity step",
     "tempo change",
-    "loudness step",
+    "edge loudness step",
     "cut short",
     "phase boundary",
     "preferences",
@@ -626,7 +708,11 @@ class _Moves:
         artists = (*s.artists, int(p.artist[i]))[-gap:] if gap else ()
         boundaries = s.boundaries
         if closing and not last_phase:
-            boundaries = (*boundaries, s.t + length - arc.phases[s.phase].crossfade / 2)
+            half_outro = 0.0 if self.cut[j] else float(p.outro[i]) / 2
+            boundaries = (
+                *boundaries,
+                s.t + length - arc.phases[s.phase].crossfade / 2 + half_outro,
+            )
         if closing and last_phase:
             t, phase = ctx.length, len(arc.phases)
         else:
@@ -753,13 +839,57 @@ def _stuck(ctx: _Context, furthest: _State) -> CannotFillPhase:
 def _setlist(ctx: _Context, final: _State, listeners: Listeners) -> Setlist:
     arc, p, c, o = ctx.arc, ctx.p, ctx.c, ctx.o
     path = final.path
+    last = len(path) - 1
+    # Where each entry really sounds: a quiet intro plays under the track before (the
+    # session's first track skips it instead), a natural fade under the track after.
+    spans: list[tuple[float, float, float]] = []  # start, length, file offset
+    sides: list[Side] = []
+    volumes: list[float] = []
+    for n, pl in enumerate(path):
+        i = pl.track
+        lead_in = float(p.intro[i]) if n else 0.0
+        extra = 0.0 if (pl.cut or n == last) else float(p.outro[i])
+        start = pl.start - lead_in
+        length = pl.length + lead_in + extra
+        offset = max(float(p.offset[i]) - lead_in, 0.0)
+        volume = arc.phases[pl.phase].volume_db
+        if listeners.max_volume_db is not None:
+            volume = min(volume, listeners.max_volume_db)
+        track = c.tracks[i]
+        spans.append((start, length, offset))
+        volumes.append(volume)
+        sides.append(
+            Side(
+                start=start,
+                end=start + length,
+                offset=offset,
+                gain_db=float(p.gain[i]) + volume,
+                loudness=float(c.loudness[i]),
+                edges=track.features.edges if track.features is not None else None,
+                intro=lead_in,
+            )
+        )
+    fades = [[0.0, 0.0] for _ in path]
+    ramps: list[tuple[tuple[float, float], ...]] = [() for _ in path]
+    fades[0][0] = min(arc.phases[path[0].phase].crossfade, 10.0, spans[0][1] / 3)
+    fades[last][1] = min(o.final_fade, spans[last][1] / 3)
+    for n in range(1, len(path)):
+        a, b = sides[n - 1], sides[n]
+        i = path[n].track
+        headroom = o.ceiling_db - float(c.peak[i]) - b.gain_db
+        step = volumes[n - 1] - volumes[n]
+        xf = arc.phases[path[n - 1].phase].crossfade
+        join = plan_join(a, b, xf, headroom_db=headroom, volume_step_db=step)
+        fades[n - 1][1] = join.fade_out if join.fade_out > 0 else min(xf, a.end - a.start)
+        fades[n][0] = join.fade_in if join.fade_in > 0 else min(xf, b.end - b.start)
+        ramps[n] = ramp_points(a.end - b.start, b.end - b.start, join.match_db, step, xf)
     entries = []
     for n, pl in enumerate(path):
-        phase = arc.phases[pl.phase]
-        # Consecutive tracks overlap by the outgoing track's phase crossfade.
-        fade_in = arc.phases[path[n - 1].phase].crossfade if n else min(phase.crossfade, 10.0)
-        fade_out = phase.crossfade if n + 1 < len(path) else min(o.final_fade, pl.length / 3)
-        fade_in = min(fade_in, pl.length / 3)
+        start, length, offset = spans[n]
+        fade_in, fade_out = fades[n]
+        if fade_in + fade_out > length:  # a short track between two long joins
+            scale = length / (fade_in + fade_out)
+            fade_in, fade_out = fade_in * scale * 0.999, fade_out * scale * 0.999
         target = _target(ctx, pl.start)
         m = p.env.shape[1]
         cover = np.clip((pl.length - np.arange(m) * STEP) / STEP, 0.0, 1.0) * p.cover[pl.track]
@@ -771,31 +901,36 @@ def _setlist(ctx: _Context, final: _State, listeners: Listeners) -> Setlist:
             for name, cost in zip(_PART_NAMES, pl.parts, strict=True)
             if abs(cost) >= 1e-4
         )
-        volume = phase.volume_db
-        if listeners.max_volume_db is not None:
-            volume = min(volume, listeners.max_volume_db)
         entries.append(
             SetlistEntry(
                 track=c.tracks[pl.track],
-                phase=phase.name,
-                start=round(pl.start, 3),
-                length=round(pl.length, 3),
-                offset=round(float(p.offset[pl.track]), 3),
+                phase=arc.phases[pl.phase].name,
+                start=round(start, 3),
+                length=round(length, 3),
+                offset=round(offset, 3),
                 fade_in=round(fade_in, 3),
                 fade_out=round(fade_out, 3),
                 gain_db=round(float(p.gain[pl.track]), 2),
-                volume_db=volume,
+                volume_db=volumes[n],
                 target=round(tgt, 4),
                 realised=round(realised, 4),
                 cut=pl.cut,
                 penalties=penalties,
+                ramp=ramps[n],
             )
         )
-    spans = []
+    # Realised boundaries: the middle of the overlap between the phases' tracks.
+    phase_spans = []
+    boundaries = []
+    for a, b in itertools.pairwise(entries):
+        if a.phase != b.phase:
+            boundaries.append((b.start + max(b.start, a.end)) / 2)
+    if len(boundaries) != len(arc.phases) - 1:
+        boundaries = list(final.boundaries)
     for i, phase in enumerate(arc.phases):
-        start = 0.0 if i == 0 else final.boundaries[i - 1]
-        end = arc.length if i == len(arc.phases) - 1 else final.boundaries[i]
-        spans.append(
+        start = 0.0 if i == 0 else boundaries[i - 1]
+        end = arc.length if i == len(arc.phases) - 1 else boundaries[i]
+        phase_spans.append(
             PhaseSpan(
                 phase.name, float(ctx.starts[i]), float(ctx.ends[i]), round(start, 3), round(end, 3)
             )
@@ -803,7 +938,7 @@ def _setlist(ctx: _Context, final: _State, listeners: Listeners) -> Setlist:
     draft = Setlist(
         arc=arc,
         entries=tuple(entries),
-        phases=tuple(spans),
+        phases=tuple(phase_spans),
         metrics=PlanMetrics(0.0, 0.0, -1, 0.0, 0.0),
         seed=o.seed,
         loudness_target=o.loudness_target,
@@ -811,6 +946,57 @@ def _setlist(ctx: _Context, final: _State, listeners: Listeners) -> Setlist:
     )
     notes = list(_underserved(listeners, [pl.track for pl in path]))
     return replace(draft, metrics=measure(draft), notes=tuple(notes))
+
+
+@dataclass(frozen=True, slots=True)
+class DeadAir:
+    """A planned stretch where the programme falls far under the session's level."""
+
+    start: float
+    end: float
+    entries: tuple[int, ...]  # indices of the entries sounding then (the quietest first)
+
+    @property
+    def length(self) -> float:
+        return self.end - self.start
+
+
+def entry_side(e: SetlistEntry) -> Side:
+    """The joins model of one planned entry."""
+    f = e.track.features
+    return Side(
+        start=e.start,
+        end=e.end,
+        offset=e.offset,
+        gain_db=e.gain_db + e.volume_db,
+        loudness=f.loudness_lufs if f is not None else -20.0,
+        edges=f.edges if f is not None else None,
+    )
+
+
+def dead_air(s: Setlist, step: float = 0.5, final_fade: float = 30.0) -> list[DeadAir]:
+    """Stretches longer than `DEAD_AIR_SECONDS` where the modelled programme is more than
+    `DEAD_AIR_LU` under the session's level (its loudness target plus the phase volume),
+    outside the first 10 s and the closing fade."""
+    times = np.arange(10.0, max(s.length - final_fade - 2.0, 10.0), step) + step / 2
+    if len(times) == 0:
+        return []
+    sides = [entry_side(e) for e in s.entries]
+    level = programme_level(
+        sides, [(e.fade_in, e.fade_out) for e in s.entries], [e.ramp for e in s.entries], times
+    )
+    floor = np.full(times.shape, np.inf)
+    for e in s.entries:
+        inside = (times >= e.start) & (times < e.end)
+        floor[inside] = np.minimum(floor[inside], s.loudness_target + e.volume_db)
+    floor = np.where(np.isfinite(floor), floor, s.loudness_target) - DEAD_AIR_LU
+    out = []
+    for a, b in quiet_stretches(level, floor, times, DEAD_AIR_SECONDS):
+        mid = np.array([(a + b) / 2])
+        sounding = [i for i, e in enumerate(s.entries) if e.start < b and e.end > a]
+        sounding.sort(key=lambda i: float(sides[i].level(mid)[0]))
+        out.append(DeadAir(round(a, 2), round(b, 2), tuple(sounding)))
+    return out
 
 
 def measure(s: Setlist, step: float = 5.0) -> PlanMetrics:

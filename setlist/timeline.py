@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from setlist.joins import ramp_db
 from setlist.models import Setlist, SetlistEntry, Track
 
 FloatArray = npt.NDArray[np.float64]
@@ -92,6 +93,9 @@ class Cue:
     shape: FadeShape = FadeShape.EQUAL_POWER
     cut: Cut | None = None
     target: float = 0.0
+    #: Level offset breakpoints (seconds from `start`, dB) on top of `gain`: the level
+    #: match of a join gliding away and a phase's volume ramp (see `setlist.joins`).
+    ramp: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.stop <= self.start:
@@ -116,6 +120,14 @@ class Cue:
             return self.stop - self.fade_out
         return min(self.cut.planned_stop - self.fade_out, self.cut.at)
 
+    @property
+    def ramp_end(self) -> float:
+        """Session time after which the ramp holds still (its last breakpoint)."""
+        return self.start + self.ramp[-1][0] if self.ramp else self.start
+
+    def ramping(self, t: float) -> bool:
+        return bool(self.ramp) and self.start <= t < self.ramp_end
+
     def file_time(self, t: float) -> float:
         """Position in the file at session time `t`."""
         return self.offset + (t - self.start)
@@ -125,6 +137,8 @@ class Cue:
         times = np.asarray(t, dtype=np.float64)
         rel = times - self.start
         g = ((rel >= 0) & (times < self.stop)).astype(np.float64) * self.gain
+        if self.ramp:
+            g = g * np.power(10.0, ramp_db(self.ramp, rel) / 20.0)
         if self.fade_in > 1e-9:
             g = g * fade_curve(rel / self.fade_in, self.shape)
         if self.fade_out > 1e-9:
@@ -387,6 +401,7 @@ def _cue_data(c: Cue) -> dict[str, Any]:
         "gain": c.gain,
         "shape": c.shape.value,
         "target": c.target,
+        "ramp": [list(p) for p in c.ramp],
         "cut": None
         if c.cut is None
         else {"at": c.cut.at, "fade": c.cut.fade, "planned_stop": c.cut.planned_stop},
@@ -420,6 +435,7 @@ def _cue_from_data(d: Mapping[str, Any], tracks: Mapping[int, Track]) -> Cue:
         gain=float(d.get("gain", 1.0)),
         shape=FadeShape(d.get("shape", FadeShape.EQUAL_POWER.value)),
         target=float(d.get("target", 0.0)),
+        ramp=tuple((float(x), float(y)) for x, y in d.get("ramp", ())),
         cut=None
         if cut is None
         else Cut(float(cut["at"]), float(cut["fade"]), float(cut["planned_stop"])),
@@ -447,6 +463,7 @@ def cues_from_entries(
             gain=db_to_gain(e.gain_db + e.volume_db),
             shape=shape,
             target=e.target,
+            ramp=e.ramp,
         )
         for i, e in enumerate(entries)
     )

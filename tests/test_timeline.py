@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from setlist.models import candidates_from_tracks
+from setlist.joins import ramp_db
+from setlist.models import SetlistEntry, Track, candidates_from_tracks
 from setlist.planner import PlanOptions, plan
 from setlist.session import load_arc
 from setlist.testing import make_library, make_track
@@ -20,6 +21,7 @@ from setlist.timeline import (
     EventKind,
     FadeShape,
     Timeline,
+    cues_from_entries,
     db_to_gain,
     fade_curve,
     gain_to_db,
@@ -88,7 +90,28 @@ def test_compiled_gains_match_the_planners_own_crossfade_model(planned) -> None:
     tl = Timeline.from_setlist(planned)
     t = np.arange(0, tl.length, 0.5)
     base = np.array([c.gain for c in tl.cues])[:, None]
-    np.testing.assert_allclose(tl.gains_at(t) / base, planned.gains_at(t), atol=1e-9)
+    # Each cue's level ramp (join match, phase volume) rides on top of the fades.
+    ramps = np.stack([10 ** (ramp_db(e.ramp, t - e.start) / 20) for e in planned.entries])
+    np.testing.assert_allclose(tl.gains_at(t) / base, planned.gains_at(t) * ramps, atol=1e-9)
+
+
+def test_a_cue_carries_its_entrys_ramp_and_ends_on_its_gain() -> None:
+    track = Track(id=1, uri="file:///a.flac", title="A", duration=300.0)
+    entry = SetlistEntry(
+        track=track,
+        phase="p",
+        start=10.0,
+        length=200.0,
+        gain_db=-6.0,
+        ramp=((0.0, 4.0), (20.0, 4.0), (40.0, 0.0)),
+    )
+    (cue,) = cues_from_entries([entry])
+    g = cue.gain_at(np.array([10.0, 30.0, 40.0, 50.0, 100.0]))
+    expected_db = np.array([-2.0, -2.0, -4.0, -6.0, -6.0])
+    np.testing.assert_allclose(20 * np.log10(g), expected_db, atol=1e-9)
+    assert cue.ramping(45.0) and not cue.ramping(51.0)
+    back = Timeline.from_data(Timeline((cue,)).to_data(), {}).cues[0]
+    assert back.ramp == cue.ramp
 
 
 def test_cues_fold_loudness_and_phase_volume_into_one_gain(planned) -> None:

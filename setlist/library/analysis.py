@@ -124,9 +124,11 @@ from scipy.linalg import cholesky, solve_discrete_lyapunov, svd
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from setlist.errors import AnalysisError
-from setlist.models import Features
+from setlist.models import Edges, Features
 
-FEATURES_VERSION = 2  # 2: STFT hop 768 at 22.05 kHz (was 512), flux scales rescaled
+# 2: STFT hop 768 at 22.05 kHz (was 512), flux scales rescaled
+# 3: edges (cue points, intro/outro, edge loudness and intensity, short-term curve, gaps)
+FEATURES_VERSION = 3
 
 #: Reported instead of -inf for silence (BS.1770's absolute gate).
 LOUDNESS_FLOOR_LUFS = -70.0
@@ -142,6 +144,20 @@ F64 = npt.NDArray[np.float64]
 
 _SILENCE_ABS_LUFS = -60.0  # Mixxx-like absolute floor for lead/trail silence
 _SILENCE_REL_LU = -42.0  # Liquidsoap autocue cue level relative to track loudness
+#: Step of the stored short-term loudness curve (seconds) and its windows (100 ms segments).
+CURVE_STEP = 1.0
+_SHORT_SEGS = 30  # BS.1770 short-term: 3 s
+_MOMENTARY_SEGS = 4  # BS.1770 momentary: 400 ms
+#: An inner stretch whose momentary level stays this far under the track's loudness for
+#: `_GAP_MIN` seconds or more is a gap: after normalisation it would sound at -50 LUFS or
+#: lower, which a listener hears as the music having stopped.
+_GAP_REL_LU = -30.0
+_GAP_MIN = 1.5
+#: A track has "arrived" (intro over) or "left" (outro begun) within this many LU of its
+#: loudness: Liquidsoap's autocue starts the next track when the outgoing drops 8 LU.
+_ARRIVE_LU = -8.0
+#: Seconds at each edge of the played part whose loudness and intensity a join hears.
+EDGE_SECONDS = 30.0
 _N_BANDS = 40
 _VOICE_BAND = (300.0, 3400.0)
 _F0_RANGE = (80.0, 400.0)
@@ -937,6 +953,7 @@ def _summarise(
     audible = m.audible
     intensity = float(np.percentile(m.envelope[audible], 75)) if audible.any() else 0.0
     voice = float(np.percentile(m.voice[audible], 75)) if audible.any() else 0.0
+    edges = _edges(sums, counts, m.integrated, m.envelope, m.duration, rate)
     return Features(
         duration=m.duration,
         loudness_lufs=round(m.integrated, 2),
@@ -953,6 +970,117 @@ def _summarise(
         onset_rate=round(m.onset_rate, 4),
         voice=round(min(max(voice, 0.0), 1.0), 4),
         version=FEATURES_VERSION,
+        edges=edges,
+    )
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """[start, end) index pairs of the runs of True in `mask`."""
+    if not mask.any():
+        return []
+    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
+    change = np.flatnonzero(np.diff(padded))
+    return [(int(a), int(b)) for a, b in zip(change[::2], change[1::2], strict=True)]
+
+
+def _span_lufs(sums: F64, counts: F64, a: float, b: float) -> float:
+    """Ungated loudness of the 100 ms segments within [a, b) seconds."""
+    i, j = max(0, int(a * 10.0)), min(len(sums), max(int(a * 10.0) + 1, math.ceil(b * 10.0)))
+    if j <= i:
+        return LOUDNESS_FLOOR_LUFS
+    power = sums[i:j].sum() / max(counts[i:j].sum(), 1.0)
+    return max(float(_lufs(power)), LOUDNESS_FLOOR_LUFS)
+
+
+def _edges(
+    sums: F64, counts: F64, integrated: float, envelope: F64, duration: float, rate: int
+) -> Edges | None:
+    """Cue points, quiet openings and natural fades, edge levels and the short-term
+    curve, all from the 100 ms K-weighted segment sums the loudness meter keeps.
+
+    Cue points sit where the level crosses max(-60 LUFS, loudness - 42 LU) (see
+    `_silences`), with no cap on how much silence that cuts. Inner stretches whose
+    momentary level stays 30 LU under the track's loudness for 1.5 s or more are gaps;
+    the played part is the longest stretch of sound between gaps (the first on a tie
+    within a second), so a hidden track after a long silence is never reached and a
+    track never plays a hole into the session.
+    """
+    n = len(sums)
+    if n == 0 or duration <= 0:
+        return None
+    seg = 0.1  # the meter's segments are 100 ms (the last may be shorter)
+    level = _lufs(sums / np.maximum(counts, 1.0))
+    cue_level = max(_SILENCE_ABS_LUFS, integrated + _SILENCE_REL_LU)
+    audible = np.flatnonzero(level > cue_level)
+    # Short-term curve, one value per CURVE_STEP centred on (k + 0.5) s: pad with silence
+    # so the first and last windows are whole.
+    per = max(rate // 10, 1)
+    pad_a, pad_b = 10, _SHORT_SEGS
+    ps = np.concatenate((np.zeros(pad_a), sums, np.zeros(pad_b)))
+    pc = np.concatenate((np.full(pad_a, per), counts, np.full(pad_b, per)))
+    short = _lufs(_window_power(ps, pc, _SHORT_SEGS))
+    n_curve = max(1, math.ceil(duration / CURVE_STEP - 1e-9))
+    picks = np.minimum(np.arange(n_curve) * int(CURVE_STEP * 10), len(short) - 1)
+    curve = np.maximum(short[picks], LOUDNESS_FLOOR_LUFS - 10.0)
+    curve = np.round(np.minimum(curve, 47.5) * 2.0) / 2.0  # 0.5 LU: what the index keeps
+    if len(audible) == 0:
+        return Edges(
+            cue_in=0.0,
+            cue_out=max(duration, 1e-3),
+            curve=tuple(float(v) for v in curve),
+            curve_step=CURVE_STEP,
+        )
+    first, last = int(audible[0]), int(audible[-1]) + 1
+    # Gaps: momentary level (400 ms, stepped 100 ms) under the gap level, inside the cues.
+    momentary = _lufs(_window_power(sums, counts, _MOMENTARY_SEGS)) if n >= 4 else level
+    quiet = momentary < max(integrated + _GAP_REL_LU, LOUDNESS_FLOOR_LUFS)
+    gaps: list[tuple[float, float]] = []
+    for a, b in _runs(quiet):
+        # Window a covers segments a..a+3: the quiet stretch is its middle.
+        start, end = (a + 2) * seg, (b + 2) * seg
+        if start <= first * seg or end >= last * seg or end - start < _GAP_MIN:
+            continue
+        gaps.append((round(start, 2), round(end, 2)))
+    bounds = [first * seg, *(x for g in gaps for x in g), min(last * seg, duration)]
+    pieces = [(bounds[i], bounds[i + 1]) for i in range(0, len(bounds), 2)]
+    longest = max(b - a for a, b in pieces)
+    cue_in, cue_out = next((a, b) for a, b in pieces if b - a >= longest - 1.0)
+    hidden = sum(b - a for a, b in pieces) - (cue_out - cue_in)
+    # Intro and outro from the short-term level at 100 ms steps (window centre times).
+    s_short = short[pad_a : pad_a + n] if len(short) >= pad_a + n else short[pad_a:]
+    times = (np.arange(len(s_short)) + 0.5) * seg
+    inside = (times >= cue_in) & (times <= cue_out)
+    arrived = np.flatnonzero(inside & (s_short >= integrated + _ARRIVE_LU))
+    played = cue_out - cue_in
+    if len(arrived):
+        intro = min(max(float(times[arrived[0]]) - cue_in, 0.0), played / 2)
+        outro = min(max(cue_out - float(times[arrived[-1]]), 0.0), played / 2)
+    else:  # never near its own loudness in this part: treat it as all body
+        intro = outro = 0.0
+    head_a = cue_in + intro
+    tail_b = cue_out - outro
+    head_b = min(head_a + EDGE_SECONDS, cue_out)
+    tail_a = max(tail_b - EDGE_SECONDS, cue_in)
+
+    def env_mean(a: float, b: float) -> float:
+        i = int(a / ENVELOPE_STEP)
+        j = max(i + 1, math.ceil(b / ENVELOPE_STEP))
+        part = envelope[i:j]
+        return float(part.mean()) if len(part) else 0.0
+
+    return Edges(
+        cue_in=round(cue_in, 2),
+        cue_out=round(cue_out, 2),
+        intro=round(intro, 2),
+        outro=round(outro, 2),
+        head_lufs=round(_span_lufs(sums, counts, head_a, head_b), 2),
+        tail_lufs=round(_span_lufs(sums, counts, tail_a, tail_b), 2),
+        head_intensity=round(min(max(env_mean(head_a, head_b), 0.0), 1.0), 4),
+        tail_intensity=round(min(max(env_mean(tail_a, tail_b), 0.0), 1.0), 4),
+        hidden=round(max(hidden, 0.0), 2),
+        curve=tuple(float(v) for v in curve),
+        curve_step=CURVE_STEP,
+        gaps=tuple(gaps),
     )
 
 

@@ -25,7 +25,17 @@ from setlist.yamlsrc import Mark, Node, parse_yaml
 
 FORMAT_VERSION = 1
 _MATCH_KEYS = ("path", "fingerprint", "isrc", "artist", "title")
-_ENTRY_KEYS = ("match", "intensity", "vocals", "tempo", "never", "tags", "note")
+_ENTRY_KEYS = (
+    "match",
+    "intensity",
+    "vocals",
+    "tempo",
+    "never",
+    "tags",
+    "note",
+    "cue_in",
+    "cue_out",
+)
 
 
 def export_annotations(index: Index, path: Path) -> int:
@@ -53,6 +63,10 @@ def export_annotations(index: Index, path: Path) -> int:
             item["tags"] = list(a.tags)
         if a.note:
             item["note"] = a.note
+        if a.cue_in is not None:
+            item["cue_in"] = a.cue_in
+        if a.cue_out is not None:
+            item["cue_out"] = a.cue_out
         entries.append(item)
     header = (
         "# setlist annotations: therapists' corrections to the library's analysis.\n"
@@ -166,6 +180,12 @@ def _annotation(fields: dict[str, Node]) -> Annotation:
         raise ValueError(f"intensity {intensity!r}: expected a number 0-1")
     if tempo is not None and (isinstance(tempo, bool) or not isinstance(tempo, int | float)):
         raise ValueError(f"tempo {tempo!r}: expected BPM")
+    cues = {}
+    for key in ("cue_in", "cue_out"):
+        value = get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError(f"{key} {value!r}: expected seconds into the file")
+        cues[key] = None if value is None else float(value)
     return Annotation(
         intensity=None if intensity is None else float(intensity),
         vocals=vocals,
@@ -173,6 +193,7 @@ def _annotation(fields: dict[str, Node]) -> Annotation:
         never=bool(get("never")),
         tags=tuple(str(t.value if isinstance(t, Node) else t).strip().casefold() for t in tags),
         note=str(get("note") or ""),
+        **cues,
     )
 
 

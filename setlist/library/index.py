@@ -33,9 +33,11 @@ from setlist.library.query import Term
 from setlist.models import (
     Annotation,
     Candidates,
+    Edges,
     Features,
     Track,
     candidates_from_tracks,
+    with_cue_points,
 )
 from setlist.sources.spotify_translate import flat_features
 
@@ -146,8 +148,67 @@ MIGRATIONS: tuple[str, ...] = (
         imported_at REAL NOT NULL
     );
     """,
+    # 3: edges (cue points, intro/outro, edge levels, short-term curve, gaps) and the
+    # therapist's cue-point overrides. NULL edges: analysed before version 3.
+    """
+    ALTER TABLE features ADD COLUMN cue_in REAL;
+    ALTER TABLE features ADD COLUMN cue_out REAL;
+    ALTER TABLE features ADD COLUMN intro REAL;
+    ALTER TABLE features ADD COLUMN outro REAL;
+    ALTER TABLE features ADD COLUMN head_lufs REAL;
+    ALTER TABLE features ADD COLUMN tail_lufs REAL;
+    ALTER TABLE features ADD COLUMN head_intensity REAL;
+    ALTER TABLE features ADD COLUMN tail_intensity REAL;
+    ALTER TABLE features ADD COLUMN hidden REAL;
+    ALTER TABLE features ADD COLUMN curve_step REAL;
+    ALTER TABLE features ADD COLUMN curve BLOB;
+    ALTER TABLE features ADD COLUMN gaps BLOB;
+    ALTER TABLE annotations ADD COLUMN cue_in REAL;
+    ALTER TABLE annotations ADD COLUMN cue_out REAL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: Edge measures kept as plain REAL columns of `features` (see `Edges`).
+EDGE_COLUMNS = (
+    "cue_in",
+    "cue_out",
+    "intro",
+    "outro",
+    "head_lufs",
+    "tail_lufs",
+    "head_intensity",
+    "tail_intensity",
+    "hidden",
+    "curve_step",
+)
+#: The short-term curve is stored as unsigned bytes: (LUFS + 80) * 2, i.e. 0.5 LU steps
+#: from -80 to +47.5 LUFS (analysis rounds to the same grid): ~600 bytes for 10 minutes.
+_CURVE_FLOOR = -80.0
+
+
+def _edge_row(e: Edges | None) -> list[Any]:
+    """Values for EDGE_COLUMNS, then the curve and gaps blobs (all NULL without edges)."""
+    if e is None:
+        return [None] * (len(EDGE_COLUMNS) + 2)
+    curve = np.clip(np.round((np.asarray(e.curve, dtype=np.float64) - _CURVE_FLOOR) * 2), 0, 255)
+    gaps = np.asarray(e.gaps, dtype="<f4").reshape(-1).tobytes()
+    return [getattr(e, c) for c in EDGE_COLUMNS] + [curve.astype(np.uint8).tobytes(), gaps]
+
+
+def _edges_from_row(r: sqlite3.Row) -> Edges | None:
+    if r["cue_in"] is None or r["cue_out"] is None:
+        return None
+    curve = np.frombuffer(r["curve"] or b"", dtype=np.uint8).astype(np.float64) / 2 + _CURVE_FLOOR
+    gaps = np.frombuffer(r["gaps"] or b"", dtype="<f4").astype(np.float64).reshape(-1, 2)
+    try:
+        return Edges(
+            **{c: r[c] for c in EDGE_COLUMNS if r[c] is not None},
+            curve=tuple(curve.tolist()),
+            gaps=tuple((round(a, 2), round(b, 2)) for a, b in gaps.tolist()),
+        )
+    except ValueError:  # a damaged row: plan without edges rather than fail
+        return None
 
 #: Columns a scan writes for a local file (beyond identity and bookkeeping).
 TAG_COLUMNS = (
@@ -345,7 +406,15 @@ def _features_dict(f: Features) -> dict[str, Any]:
         "brightness_hz": round(f.brightness_hz, 1),
         "onset_rate": round(f.onset_rate, 3),
         "voice": round(f.voice, 3),
+        "edges": None if f.edges is None else _edges_dict(f.edges),
     }
+
+
+def _edges_dict(e: Edges) -> dict[str, Any]:
+    out: dict[str, Any] = {c: round(getattr(e, c), 3) for c in EDGE_COLUMNS}
+    out["gaps"] = [list(g) for g in e.gaps]
+    out["curve"] = list(e.curve)
+    return out
 
 
 def _annotation_dict(a: Annotation) -> dict[str, Any]:
@@ -356,6 +425,8 @@ def _annotation_dict(a: Annotation) -> dict[str, Any]:
         "never": a.never,
         "tags": list(a.tags),
         "note": a.note,
+        "cue_in": a.cue_in,
+        "cue_out": a.cue_out,
     }
 
 
@@ -557,12 +628,14 @@ class Index:
     def store_features(self, track_id: int, features: Features, now: float | None = None) -> None:
         now = time.time() if now is None else now
         env = np.asarray(features.envelope, dtype="<f4").tobytes()
+        edge_cols = ", ".join((*EDGE_COLUMNS, "curve", "gaps"))
+        marks = ", ".join("?" * (17 + len(EDGE_COLUMNS) + 2))
         with self.transaction():
             self.conn.execute(
                 "INSERT OR REPLACE INTO features (track_id, version, duration, loudness_lufs, "
                 "loudness_range_lu, peak_dbfs, intensity, envelope, envelope_step, tempo_bpm, "
                 "tempo_confidence, lead_silence, trail_silence, brightness_hz, onset_rate, "
-                "voice, analyzed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"voice, analyzed_at, {edge_cols}) VALUES ({marks})",
                 (
                     track_id,
                     features.version,
@@ -581,6 +654,7 @@ class Index:
                     features.onset_rate,
                     features.voice,
                     now,
+                    *_edge_row(features.edges),
                 ),
             )
             self.conn.execute("UPDATE tracks SET analysis_error = '' WHERE id = ?", (track_id,))
@@ -628,7 +702,7 @@ class Index:
             return
         self.conn.execute(
             "INSERT OR REPLACE INTO annotations (track_id, intensity, vocals, tempo_bpm, never, "
-            "tags, note, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "tags, note, updated_at, cue_in, cue_out) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 track_id,
                 a.intensity,
@@ -638,6 +712,8 @@ class Index:
                 json.dumps(list(a.tags)),
                 a.note,
                 now,
+                a.cue_in,
+                a.cue_out,
             ),
         )
 
@@ -1051,6 +1127,12 @@ class Index:
         if annotation is not None and annotation.tempo_bpm is not None and features is not None:
             features = replace(features, tempo_bpm=annotation.tempo_bpm, tempo_confidence=1.0)
             tempo_source = "annotation"
+        if (
+            annotation is not None
+            and features is not None
+            and (annotation.cue_in is not None or annotation.cue_out is not None)
+        ):
+            features = with_cue_points(features, annotation.cue_in, annotation.cue_out)
         vocals = "unknown"
         if features is not None and vocals_source != "none":
             # Voice heard but not judged: treat as words until a therapist says otherwise.
@@ -1113,7 +1195,9 @@ _SELECT = (
     "f.trail_silence, f.brightness_hz, f.onset_rate, f.voice, "
     "a.track_id AS a_track_id, a.intensity AS a_intensity, a.vocals AS a_vocals, "
     "a.tempo_bpm AS a_tempo_bpm, a.never AS a_never, a.tags AS a_tags, a.note AS a_note, "
-    "f.intensity_source AS f_intensity_source, f.tempo_source AS f_tempo_source, "
+    "a.cue_in AS a_cue_in, a.cue_out AS a_cue_out, "
+    + "".join(f"f.{c}, " for c in (*EDGE_COLUMNS, "curve", "gaps"))
+    + "f.intensity_source AS f_intensity_source, f.tempo_source AS f_tempo_source, "
     "f.vocals_source AS f_vocals_source, s.track_id AS s_track_id, s.spotify_id, "
     "s.popularity AS s_popularity, s.explicit AS s_explicit, s.playable AS s_playable "
     "FROM tracks t LEFT JOIN features f ON f.track_id = t.id "
@@ -1179,6 +1263,8 @@ def _annotation(r: sqlite3.Row) -> Annotation:
         never=bool(r[f"{prefix}never"]),
         tags=tuple(json.loads(r[f"{prefix}tags"] or "[]")),
         note=r[f"{prefix}note"] or "",
+        cue_in=r[f"{prefix}cue_in"],
+        cue_out=r[f"{prefix}cue_out"],
     )
 
 
@@ -1200,6 +1286,7 @@ def _features(r: sqlite3.Row) -> Features:
         onset_rate=r["onset_rate"],
         voice=r["voice"],
         version=r["f_version"],
+        edges=_edges_from_row(r),
     )
 
 

@@ -817,13 +817,17 @@ def _gains(
     if cue.cut is not None:
         ramp_out = min(ramp_out, cue.cut.at)
     ramp_out = min(ramp_out, cue.stop)
+    # A level ramp (join match, phase volume) is a curve too; past it the gain is flat.
+    ramp_in = max(ramp_in, cue.ramp_end)
+    ramp_out = max(ramp_out, min(ramp_in, cue.stop))
     # First sample at or after the fade-in's end; first sample at or after the ramp out.
     flat_a = max(a, min(b, math.ceil((ramp_in - start) * rate - 1e-6)))
     flat_b = max(flat_a, min(b, math.ceil((ramp_out - start) * rate - 1e-6)))
+    held = cue.gain * (10.0 ** (cue.ramp[-1][1] / 20.0) if cue.ramp else 1.0)
     if flat_a == a and flat_b == b and start + a / rate >= cue.start:
-        return np.float32(cue.gain * master)
+        return np.float32(held * master)
     gain = out[: b - a]
-    gain[flat_a - a : flat_b - a] = cue.gain * master
+    gain[flat_a - a : flat_b - a] = held * master
     for lo, hi in ((a, flat_a), (flat_b, b)):
         for i in range(lo, hi, _GAIN_SLICE):
             j = min(hi, i + _GAIN_SLICE)
