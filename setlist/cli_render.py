@@ -104,7 +104,10 @@ def render(
             f"{output.name}: name the output .flac, .wav or .ogg", param_hint="-o"
         )
     start = start or 0.0
-    setlist = load_setlist(playlist)
+    corrected: list[str] = []
+    setlist = load_setlist(playlist, corrected)
+    for line in corrected:  # hand-edited levels are rendered as corrected, each named
+        click.echo(f"setlist: warning: {line}", err=True)
     timeline = Timeline.from_setlist(setlist, shape=FadeShape(fade_shape))
     length = timeline.length
     if start >= length:

@@ -35,6 +35,7 @@ from typing import Protocol
 
 from setlist.controls import Action, Command, Status, TrackInfo
 from setlist.errors import PlanningError, SetlistError
+from setlist.levels import MasterLimit
 from setlist.models import Arc
 from setlist.players.base import Clock, MonotonicClock, Player, VoiceState
 from setlist.sessionlog import SessionLog
@@ -146,6 +147,7 @@ class Conductor:
         tick: float = 0.04,
         master_db: float = 0.0,
         metadata: Mapping[str, object] | None = None,
+        master_limit: MasterLimit | None = None,
     ) -> None:
         if not 0 < tick <= 0.05:
             raise ValueError("the tick must be within (0, 0.05] s: fades need 20+ updates/s")
@@ -172,7 +174,10 @@ class Conductor:
         self._pause = _Pause.PLAYING
         self._paused_at_clock = 0.0
         self._duck = _Ramp(1.0, 1.0, 0.0, 0.0)
-        db = min(MAX_DB, max(MIN_DB, float(master_db)))
+        self._limit = master_limit or MasterLimit(MAX_DB)
+        self._max_db = min(MAX_DB, self._limit.db)
+        db = float(master_db) if math.isfinite(float(master_db)) else 0.0
+        db = min(self._max_db, max(MIN_DB, db))
         self._master_db = db
         self._master = _Ramp(db, db, 0.0, 0.0)  # in dB
 
@@ -428,12 +433,18 @@ class Conductor:
             self._pause = _Pause.PLAYING
 
     def _volume(self, db: float, now: float) -> str:
-        target = min(MAX_DB, max(MIN_DB, db))
+        # The plan's headroom caps the top: no peak over the ceiling, no listener over
+        # their max_volume_db (levels.master_limit), whatever amount was asked for.
+        target = min(self._max_db, max(MIN_DB, db))
         self._master = _Ramp(self._master.at(now), target, now, MASTER_RAMP)
         self._master_db = target
         limit = ""
-        if db > MAX_DB:
-            limit = " (the maximum)"
+        if db > self._max_db + 1e-9:
+            limit = (
+                " (the maximum)"
+                if self._max_db >= MAX_DB
+                else f" (the limit: {self._limit.reason})"
+            )
         elif db < MIN_DB:
             limit = " (the minimum)"
         return f"volume {target:+.1f} dB{limit}"

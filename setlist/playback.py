@@ -301,9 +301,9 @@ def prepare(request: PlayRequest) -> Prepared:
             f"{display_path(playlist)}: no such setlist",
             hint="'setlist build' writes NAME.setlist.yaml into playlists/",
         )
-    setlist = load_setlist(playlist)
-    timeline = Timeline.from_setlist(setlist, shape=request.shape)
     warnings: list[str] = []
+    setlist = load_setlist(playlist, warnings)  # hand-edited levels: corrected, each said
+    timeline = Timeline.from_setlist(setlist, shape=request.shape)
     start_at = request.start_at or 0.0
     prepared = Prepared(playlist, setlist, timeline, start_at, warnings=warnings)
     delta = 0.0
@@ -510,6 +510,7 @@ def _run(
 ) -> PlayResult:
     from setlist.channel import ControlChannel, control_file_for
     from setlist.conductor import Conductor
+    from setlist.levels import setlist_master_limit
     from setlist.sessionlog import SessionLog
 
     setlist, timeline = prepared.setlist, prepared.timeline
@@ -546,6 +547,7 @@ def _run(
             start_at=prepared.start_at,
             master_db=prepared.master_db,
             metadata=header,
+            master_limit=setlist_master_limit(setlist),
         )
         notices = getattr(player, "notices", None)
         if callable(notices):
