@@ -156,6 +156,8 @@ class Status:
     fading_out: bool
     target_intensity: float
     message: str = ""
+    #: Why the session log cannot be written just now ("" when it can): shown until fixed.
+    log_failing: str = ""
 
     def to_dict(self) -> dict[str, object]:
         def info(t: TrackInfo | None) -> dict[str, object] | None:
@@ -189,4 +191,5 @@ class Status:
             "fading_out": self.fading_out,
             "target_intensity": round(self.target_intensity, 3),
             "message": self.message,
+            "log_failing": self.log_failing,
         }

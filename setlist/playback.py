@@ -126,13 +126,20 @@ def unreadable_files(timeline: Timeline, backend: str = "vlc") -> list[str]:
     return bad
 
 
-def _resume(request: PlayRequest) -> tuple[Path, Any, list[dict[str, Any]]]:
-    from setlist.sessionlog import read_log, resume_point
+def _resume(
+    request: PlayRequest, warnings: list[str]
+) -> tuple[Path, Any, list[dict[str, Any]], int | None]:
+    """The setlist, resume point and events of a log; a damaged log's problems become
+    warnings, and the index of its first damage comes back so the plan choice can say
+    what it may be missing."""
+    from setlist.sessionlog import read_log_checked, resume_point
 
     assert request.resume is not None
     if not request.resume.is_file():
         raise PlaybackError(f"{display_path(request.resume)}: no such session log")
-    events = read_log(request.resume)
+    reading = read_log_checked(request.resume)
+    events = list(reading.events)
+    warnings.extend(f"damaged session log: {p}" for p in reading.problems)
     point = resume_point(events)
     logged = Path(point.setlist)
     if request.playlist is None:
@@ -145,7 +152,7 @@ def _resume(request: PlayRequest) -> tuple[Path, Any, list[dict[str, Any]]]:
                 f"not of {display_path(playlist)}",
                 hint="give the same setlist, or leave PLAYLIST out to use the logged one",
             )
-    return playlist, point, events
+    return playlist, point, events, reading.damaged_from
 
 
 def _resume_start(
@@ -184,15 +191,30 @@ def _resume_start(
 
 
 def _logged_plan(
-    events: list[dict[str, Any]], setlist: Setlist, warnings: list[str]
+    events: list[dict[str, Any]],
+    setlist: Setlist,
+    warnings: list[str],
+    damaged_from: int | None = None,
 ) -> tuple[Timeline, list[float] | None] | None:
     """The plan a crashed session was last playing (after re-plans, skips, replacements)
-    and its phase schedule, or None when it played the setlist's own plan."""
-    from setlist.sessionlog import latest_plan
+    and its phase schedule, or None when it played the setlist's own plan. A log damaged
+    after the plan it offers may have lost a newer one: that is said, never silent."""
+    from setlist.sessionlog import latest_plan_index
 
-    event = latest_plan(events)
-    if event is None:
+    index = latest_plan_index(events)
+    if damaged_from is not None and (index is None or index < damaged_from):
+        which = (
+            "the setlist's own plan"
+            if index is None
+            else f"the plan logged at {format_clock(float(events[index].get('session') or 0))}"
+        )
+        warnings.append(
+            f"the session log is damaged after {which}: a newer edited plan may be lost; "
+            f"resuming {which} (check the log with 'setlist log show')"
+        )
+    if index is None:
         return None
+    event = events[index]
     tracks = {e.track.id: e.track for e in setlist.entries}
     try:
         timeline = Timeline.from_data(event["timeline"], tracks)
@@ -290,8 +312,10 @@ def prepare(request: PlayRequest) -> Prepared:
 
     point: Any = None
     events: list[dict[str, Any]] | None = None
+    warnings: list[str] = []
+    damaged_from: int | None = None
     if request.resume is not None:
-        playlist, point, events = _resume(request)
+        playlist, point, events, damaged_from = _resume(request, warnings)
     elif request.playlist is None:
         raise PlaybackError("give the setlist to play (NAME.setlist.yaml), or --resume LOG")
     else:
@@ -301,7 +325,6 @@ def prepare(request: PlayRequest) -> Prepared:
             f"{display_path(playlist)}: no such setlist",
             hint="'setlist build' writes NAME.setlist.yaml into playlists/",
         )
-    warnings: list[str] = []
     setlist = load_setlist(playlist, warnings)  # hand-edited levels: corrected, each said
     timeline = Timeline.from_setlist(setlist, shape=request.shape)
     start_at = request.start_at or 0.0
@@ -309,7 +332,7 @@ def prepare(request: PlayRequest) -> Prepared:
     delta = 0.0
     phase_ends: list[float] | None = None
     if point is not None:
-        plan = _logged_plan(events or [], setlist, warnings)
+        plan = _logged_plan(events or [], setlist, warnings, damaged_from)
         if plan is not None:
             timeline, phase_ends = plan
         built = timeline
@@ -597,6 +620,14 @@ def _run(
             player.close()
         if log is not None:
             log.close()
+            if log.pending:  # the disk never came back: the events go to the terminal
+                say(
+                    f"warning: {log.failing}: {log.pending} events never reached it; "
+                    "they follow, one JSON line each, for the notes",
+                    err,
+                )
+                for line in log.unwritten():
+                    say(line, err)
     reason = status.message or "ended"
     say(
         f"session ended at {format_clock(status.session_time)} "
