@@ -156,7 +156,7 @@ def render(
         )
     peak = f"peak {report.peak_db:.1f} dBFS" if report.peak_db > -200 else "silent"
     if report.limited:
-        peak += f", {report.limited} samples softened above -1 dBFS"
+        peak += f", {report.limited} samples softened above -2 dBFS, none past -1 dBFS"
     click.echo(
         f"rendered {format_clock(report.seconds)} to {display_path(output)} "
         f"({peak}; {len(report.files)} files; {report.speed:.0f}x real time)"

@@ -106,37 +106,36 @@ def _check_one(i: int, e: SetlistEntry, limits: Limits) -> tuple[SetlistEntry, l
     peak = _peak(e)
     if not _finite(gain):
         gain = _safe_gain(e, limits)
-        notes.append(f"{who}: gain_db {e.gain_db} refused; using {_show(gain)} instead")
+        notes.append(f"gain_db {e.gain_db} refused; using {_show(gain)} instead")
     elif peak is not None and peak + gain > limits.ceiling_db + 1e-9:
         gain = _down(limits.ceiling_db - peak)
         notes.append(
-            f"{who}: gain {_show(e.gain_db)} would put its peak at {peak + e.gain_db:+.1f} dBFS;"
+            f"gain {_show(e.gain_db)} would put its peak at {peak + e.gain_db:+.1f} dBFS;"
             f" capped to {_show(gain)} (peak {limits.ceiling_db:g} dBFS)"
         )
     elif peak is None and gain > 0:
         gain = 0.0
-        notes.append(f"{who}: gain {_show(e.gain_db)} with no known peak; capped to +0.00 dB")
+        notes.append(f"gain {_show(e.gain_db)} with no known peak; capped to +0.00 dB")
     elif gain < FLOOR_DB:
         gain = FLOOR_DB
-        notes.append(f"{who}: gain {_show(e.gain_db)} is near silence; raised to {_show(gain)}")
+        notes.append(f"gain {_show(e.gain_db)} is near silence; raised to {_show(gain)}")
     cap = volume_cap(e.phase, limits)
     if not _finite(volume):
         volume = cap
-        notes.append(f"{who}: volume_db {e.volume_db} refused; using {_show(volume)} instead")
+        notes.append(f"volume_db {e.volume_db} refused; using {_show(volume)} instead")
     elif volume > cap + 1e-9:
         volume = cap
         why = "its phase's volume"
         if limits.max_volume_db is not None and cap == limits.max_volume_db:
             why = "the listener's max_volume_db"
-        notes.append(f"{who}: volume {_show(e.volume_db)} is above {why}; capped to {_show(cap)}")
+        notes.append(f"volume {_show(e.volume_db)} is above {why}; capped to {_show(cap)}")
     elif volume < FLOOR_DB:
         volume = max(FLOOR_DB, min(cap, FLOOR_DB))
-        notes.append(
-            f"{who}: volume {_show(e.volume_db)} is near silence; raised to {_show(volume)}"
-        )
+        notes.append(f"volume {_show(e.volume_db)} is near silence; raised to {_show(volume)}")
     if not notes:
         return e, notes
-    return replace(e, gain_db=float(gain), volume_db=float(volume)), notes
+    # One line per entry, naming it, with everything changed in it.
+    return replace(e, gain_db=float(gain), volume_db=float(volume)), [f"{who}: {'; '.join(notes)}"]
 
 
 def check_entries(entries: Iterable[SetlistEntry], limits: Limits | None = None) -> Checked:
