@@ -325,7 +325,7 @@ def read_log_checked(path: Path | str) -> LogReading:
         if isinstance(event, dict) and isinstance(event.get("kind"), str):
             events.append(event)
             continue
-        last = number == len(lines) or (number == len(lines) - 1 and not lines[-1])
+        last = number == len(lines)  # no newline after it: the write never finished
         cut = "cut off (the last write never finished)" if last else "torn or unreadable"
         problems.append(f"{path}: line {number} is {cut}: {len(raw)} bytes skipped")
         damaged = len(events) if damaged is None else damaged
