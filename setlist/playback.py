@@ -573,13 +573,20 @@ def _run(
             master_limit=setlist_master_limit(setlist),
         )
         notices = getattr(player, "notices", None)
-        if callable(notices):
+        diagnostics = getattr(player, "diagnostics", None)
+        if callable(notices) or callable(diagnostics):
             # Backend news that is no voice's fault (a device without volume control, a
             # long rate limit): into the log, and on the status line as a message.
-            def relay(status: Any, drain: Callable[[], list[str]] = notices) -> None:
-                for text in drain():
+            # libVLC's and ALSA's own diagnostics go to the log only, never the screen.
+            loud = notices if callable(notices) else None
+            quiet = diagnostics if callable(diagnostics) else None
+
+            def relay(status: Any) -> None:
+                for text in loud() if loud is not None else ():
                     log.write("notice", session=status.session_time, text=text)
                     conductor.note(text)
+                for text in quiet() if quiet is not None else ():
+                    log.write("diagnostic", session=status.session_time, text=text)
 
             conductor.on_tick = relay
         start = format_clock(prepared.start_at)
