@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 import os
 import signal
 import sys
@@ -190,6 +191,27 @@ def _resume_start(
     return timeline, t, None
 
 
+#: A logged plan's cue may sit this far (dB) above the setlist's level for its track
+#: before the plan is refused as edited (re-plans and gain matching move gains a little).
+LOGGED_SLACK_DB = 6.0
+
+
+def _louder_by(timeline: Timeline, setlist: Setlist) -> list[float]:
+    """dB by which each logged cue is louder than the setlist's own (checked) level for
+    its track; a new track (a re-plan) is measured against the loudest planned one."""
+    planned = Timeline.from_setlist(setlist)
+    by_track = {c.track.id: c.gain for c in planned.cues}
+    top = max(by_track.values(), default=1.0)
+    out: list[float] = []
+    for c in timeline.cues:
+        ref = by_track.get(c.track.id, top)
+        if not math.isfinite(c.gain):
+            out.append(math.inf)
+        elif c.gain > 0 and ref > 0:
+            out.append(20 * math.log10(c.gain / ref))
+    return out
+
+
 def _logged_plan(
     events: list[dict[str, Any]],
     setlist: Setlist,
@@ -218,6 +240,11 @@ def _logged_plan(
     tracks = {e.track.id: e.track for e in setlist.entries}
     try:
         timeline = Timeline.from_data(event["timeline"], tracks)
+        loudest = max(_louder_by(timeline, setlist), default=0.0)
+        if not math.isfinite(loudest):  # an edited log's level never reaches the room
+            raise ValueError("a cue's gain is not a finite number")
+        if loudest > LOGGED_SLACK_DB:
+            raise ValueError(f"a cue is {loudest:.1f} dB louder than the setlist allows")
     except ValueError as exc:
         warnings.append(
             f"the edited plan in the log cannot be read ({exc}): resuming the setlist's plan"
