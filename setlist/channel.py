@@ -79,6 +79,7 @@ def _signature(s: Status) -> tuple[object, ...]:
         s.next.key if s.next else None,
         round(s.length, 1),
         s.message,
+        s.log_failing,
     )
 
 
@@ -425,6 +426,7 @@ def status_from_dict(data: Mapping[str, Any]) -> Status:
         fading_out=bool(data["fading_out"]),
         target_intensity=float(data["target_intensity"]),
         message=str(data.get("message", "")),
+        log_failing=str(data.get("log_failing", "")),
     )
 
 
@@ -494,6 +496,7 @@ function show(s) {
   }
   l.push("volume " + s.master_db.toFixed(1) + " dB" + (s.paused ? "  PAUSED" : "")
     + (s.fading_out ? "  FADING OUT" : "") + (s.ended ? "  ENDED" : ""));
+  if (s.log_failing) { l.push("!! " + s.log_failing); }
   if (s.message) { l.push("\\u00bb " + s.message); }
   $("status").textContent = l.join("\\n");
 }

@@ -810,7 +810,10 @@ def show(playlist: Path, explain: bool, as_json: bool) -> None:
     """Print a built session (NAME.setlist.yaml) as a timeline."""
     from setlist.exports import load_setlist, setlist_to_dict
 
-    s = load_setlist(playlist)
+    corrected: list[str] = []
+    s = load_setlist(playlist, corrected)
+    for line in corrected:  # hand-edited levels: what show, render and play will use
+        click.echo(f"setlist: warning: {line}", err=True)
     if as_json:
         emit_json(setlist_to_dict(s))
         return

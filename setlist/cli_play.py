@@ -182,16 +182,21 @@ def log() -> None:
 def log_show(path: Path, as_json: bool) -> None:
     """Print a session log as a timeline for clinical notes."""
     from setlist.errors import PlaybackError
-    from setlist.sessionlog import format_log, read_log
+    from setlist.sessionlog import format_log, read_log_checked
 
     if not path.is_file():
         raise PlaybackError(f"{path}: no such session log")
-    events = read_log(path)
+    reading = read_log_checked(path)
+    events = list(reading.events)
     if as_json:
         click.echo(json.dumps(events, indent=2, ensure_ascii=False))
-        return
-    for line in format_log(events):
-        click.echo(line)
+    else:
+        for line in format_log(events):
+            click.echo(line)
+    if reading.problems:  # shown in full, but a damaged log never passes for a whole one
+        for problem in reading.problems:
+            click.echo(f"setlist: damaged session log: {problem}", err=True)
+        raise SystemExit(1)
 
 
 COMMANDS = (play, control, log)

@@ -104,7 +104,10 @@ def render(
             f"{output.name}: name the output .flac, .wav or .ogg", param_hint="-o"
         )
     start = start or 0.0
-    setlist = load_setlist(playlist)
+    corrected: list[str] = []
+    setlist = load_setlist(playlist, corrected)
+    for line in corrected:  # hand-edited levels are rendered as corrected, each named
+        click.echo(f"setlist: warning: {line}", err=True)
     timeline = Timeline.from_setlist(setlist, shape=FadeShape(fade_shape))
     length = timeline.length
     if start >= length:
@@ -153,7 +156,7 @@ def render(
         )
     peak = f"peak {report.peak_db:.1f} dBFS" if report.peak_db > -200 else "silent"
     if report.limited:
-        peak += f", {report.limited} samples softened above -1 dBFS"
+        peak += f", {report.limited} samples softened above -2 dBFS, none past -1 dBFS"
     click.echo(
         f"rendered {format_clock(report.seconds)} to {display_path(output)} "
         f"({peak}; {len(report.files)} files; {report.speed:.0f}x real time)"

@@ -44,6 +44,14 @@ class SetlistGroup(click.Group):
         except BrokenPipeError:
             _silence_stdout()
             ctx.exit(EXIT_BROKEN_PIPE)
+        except OSError as exc:  # a full disk or a read-only folder anywhere: one line
+            if ctx.find_root().params.get("debug"):
+                raise
+            from setlist.fsutil import output_error
+
+            where = Path(os.fsdecode(exc.filename)) if exc.filename else Path()
+            click.echo(f"setlist: {output_error(where, exc, tail='').message}", err=True)
+            ctx.exit(1)
 
 
 def _silence_stdout() -> None:

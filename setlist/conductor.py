@@ -25,6 +25,7 @@ Thread safety: `submit`, `status` and `request_stop` may be called from any thre
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections import deque
@@ -35,6 +36,7 @@ from typing import Protocol
 
 from setlist.controls import Action, Command, Status, TrackInfo
 from setlist.errors import PlanningError, SetlistError
+from setlist.levels import MasterLimit
 from setlist.models import Arc
 from setlist.players.base import Clock, MonotonicClock, Player, VoiceState
 from setlist.sessionlog import SessionLog
@@ -53,6 +55,8 @@ MIN_FADE = 1.0
 REPLACE_FADE = 1.5
 #: Fade of a session ended because nothing is left to play, or on an error.
 END_FADE = 2.0
+#: While the session log cannot be written, try the disk again this often (seconds).
+LOG_RETRY = 2.0
 #: A playing voice whose position has not moved for this long is stalled.
 STALL = 1.5
 #: A voice that ends (or stalls) this close to its planned stop is just the file's end.
@@ -146,6 +150,7 @@ class Conductor:
         tick: float = 0.04,
         master_db: float = 0.0,
         metadata: Mapping[str, object] | None = None,
+        master_limit: MasterLimit | None = None,
     ) -> None:
         if not 0 < tick <= 0.05:
             raise ValueError("the tick must be within (0, 0.05] s: fades need 20+ updates/s")
@@ -172,7 +177,10 @@ class Conductor:
         self._pause = _Pause.PLAYING
         self._paused_at_clock = 0.0
         self._duck = _Ramp(1.0, 1.0, 0.0, 0.0)
-        db = min(MAX_DB, max(MIN_DB, float(master_db)))
+        self._limit = master_limit or MasterLimit(MAX_DB)
+        self._max_db = min(MAX_DB, self._limit.db)
+        db = float(master_db) if math.isfinite(float(master_db)) else 0.0
+        db = min(self._max_db, max(MIN_DB, db))
         self._master_db = db
         self._master = _Ramp(db, db, 0.0, 0.0)  # in dB
 
@@ -187,6 +195,8 @@ class Conductor:
         self._heartbeat_at = 0.0
         self._message = ""
         self._log_warned = False
+        self._log_failing = ""
+        self._log_retry_at = 0.0
         self._t = self._start_at
         self._now = 0.0
         self.starts: list[Lateness] = []  # every start, for lateness figures
@@ -281,6 +291,7 @@ class Conductor:
                 self._schedule(t)  # the replacement opens and starts on this tick
             self._set_gains(t, now)
             self._notes(t, now)
+            self._retry_log(now)
             self._check_end(t)
         status = self._snapshot(self._t)
         with self._lock:
@@ -430,12 +441,18 @@ class Conductor:
             self._pause = _Pause.PLAYING
 
     def _volume(self, db: float, now: float) -> str:
-        target = min(MAX_DB, max(MIN_DB, db))
+        # The plan's headroom caps the top: no peak over the ceiling, no listener over
+        # their max_volume_db (levels.master_limit), whatever amount was asked for.
+        target = min(self._max_db, max(MIN_DB, db))
         self._master = _Ramp(self._master.at(now), target, now, MASTER_RAMP)
         self._master_db = target
         limit = ""
-        if db > MAX_DB:
-            limit = " (the maximum)"
+        if db > self._max_db + 1e-9:
+            limit = (
+                " (the maximum)"
+                if self._max_db >= MAX_DB
+                else f" (the limit: {self._limit.reason})"
+            )
         elif db < MIN_DB:
             limit = " (the minimum)"
         return f"volume {target:+.1f} dB{limit}"
@@ -846,6 +863,32 @@ class Conductor:
             if not self._log_warned:  # the music goes on; say so once
                 self._log_warned = True
                 self._message = f"session log failing: {exc.message}"
+        self._log_state()
+
+    def _log_state(self) -> None:
+        """Keep the status's log warning current: set while events wait for the disk."""
+        failing = str(getattr(self._log, "failing", "") or "")
+        if failing:
+            held = int(getattr(self._log, "pending", 0) or 0)
+            self._log_failing = f"session log failing: {failing}; {held} events held in memory"
+            if not self._log_warned:
+                self._log_warned = True
+                self._message = f"session log failing: {failing}"
+        elif self._log_failing:
+            self._log_failing = ""
+            self._log_warned = False
+            self._message = "session log writing again: every held event is saved"
+
+    def _retry_log(self, now: float) -> None:
+        """While the log is failing, try the disk again every LOG_RETRY seconds."""
+        if self._log is None or not self._log_failing or now - self._log_retry_at < LOG_RETRY:
+            return
+        self._log_retry_at = now
+        flush = getattr(self._log, "flush", None)
+        if callable(flush):
+            with contextlib.suppress(SetlistError, OSError):
+                flush()
+        self._log_state()
 
     def _phase_note(self, t: float) -> None:
         mark = self._timeline.phase_at(t)
@@ -944,4 +987,5 @@ class Conductor:
             fading_out=self._ending is not None,
             target_intensity=self._target_at(t, cur),
             message=self._message,
+            log_failing=self._log_failing,
         )

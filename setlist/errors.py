@@ -142,3 +142,11 @@ class SpotifyUnavailable(SpotifyError):
 
 class SessionLogError(PlaybackError):
     """The session log cannot be written or read (disk full, removed, not a log)."""
+
+
+class OutputError(SetlistError, OSError):
+    """A file could not be written (full disk, read-only folder): nothing half-written.
+
+    Also an `OSError`, so code that already guards a write with `except OSError` keeps
+    working; the message names the path and, on a full disk, the space needed.
+    """

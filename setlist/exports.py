@@ -26,7 +26,8 @@ import numpy as np
 import yaml
 
 from setlist.errors import Problem, SetlistFileError
-from setlist.fsutil import atomic_write_text, display_path, read_data_file
+from setlist.fsutil import display_path, read_data_file, write_together
+from setlist.levels import check_setlist
 from setlist.models import (
     Arc,
     Curve,
@@ -87,6 +88,7 @@ def setlist_to_dict(setlist: Setlist) -> dict[str, Any]:
         "library": s.library,
         "loudness_target": float(s.loudness_target),
         "profiles": list(s.profiles),
+        "max_volume_db": _opt(s.max_volume_db),
         "notes": list(s.notes),
         "length": float(s.length),
         "metrics": {
@@ -429,6 +431,7 @@ _TOP = {
     "library": _Key("str"),
     "loudness_target": _Key("float"),
     "profiles": _Key("strs"),
+    "max_volume_db": _Key("opt_float"),
     "notes": _Key("strs"),
     "length": _INFO,
     "metrics": _Key("map", True),
@@ -741,7 +744,8 @@ def parse_setlist(root: Node) -> Setlist:
     problems.extend(_check_plan(arc, good_spans, good_entries, top))
     if problems:
         raise SetlistFileError(problems, hint=_HINT)
-    scalars = {k: top[k] for k in ("seed", "created", "library", "loudness_target") if k in top}
+    keys = ("seed", "created", "library", "loudness_target", "max_volume_db")
+    scalars = {k: top[k] for k in keys if k in top}
     try:
         return Setlist(
             arc=arc,
@@ -775,15 +779,24 @@ def setlist_from_dict(data: Any, origin: str = "<data>") -> Setlist:
     return parse_setlist(_as_node(data, Mark(origin, 1, 1)))
 
 
-def load_setlist(path: Path) -> Setlist:
-    """Read `NAME.setlist.yaml`; any failure is a `SetlistFileError` naming the file."""
+def load_setlist(path: Path, corrections: list[str] | None = None) -> Setlist:
+    """Read `NAME.setlist.yaml`; any failure is a `SetlistFileError` naming the file.
+
+    Levels are brought within the plan's own limits as the file is read (`levels`), so a
+    hand-edited gain or volume never reaches a player; each correction is appended to
+    `corrections` (one line each, naming the file and entry) for the caller to show.
+    """
     text = read_data_file(
         path,
         SetlistFileError,
         kind="setlist file",
         missing_hint="'setlist build' writes NAME.setlist.yaml",
     )
-    return parse_setlist(parse_yaml(text, display_path(path), SetlistFileError))
+    shown = display_path(path)
+    setlist, notes = check_setlist(parse_setlist(parse_yaml(text, shown, SetlistFileError)))
+    if corrections is not None:
+        corrections.extend(f"{shown}: {note}" for note in notes)
+    return setlist
 
 
 # --- playlists ------------------------------------------------------------------------
@@ -1238,6 +1251,7 @@ def write_outputs(
         raise ValueError(f"{name!r} is not a file name")
     folder = Path(out_dir).absolute()
     rendered = [(folder / f"{name}{SUFFIXES[f]}", _render(f, setlist, folder)) for f in wanted]
-    for path, text in rendered:
-        atomic_write_text(path, text)
+    # All or nothing: a full disk part-way leaves none of them (a playlist without its
+    # setlist, or a setlist without its sheet, would look like a finished build).
+    write_together([(path, text.encode("utf-8")) for path, text in rendered])
     return [path for path, _ in rendered]

@@ -209,6 +209,8 @@ def render_status(
     )
     if arc_curve:
         lines.extend(row(s) for s in chart_lines(status, width, arc_curve, realised, ascii=ascii))
+    if status.log_failing:  # its own row: no other message can cover it
+        lines.append(row(f"!! {status.log_failing}; the music goes on"))
     text = status.message if message is None else message
     lines.append(row(f"» {text}" if text else ""))
     if help_line:
@@ -243,6 +245,8 @@ def status_line(status: Status) -> str:
     flags = _flags(status).lower()
     if flags:
         parts.append(flags)
+    if status.log_failing:
+        parts.append(f"!! {status.log_failing}")
     line = " | ".join(parts)
     return f"{line} | {status.message}" if status.message else line
 

@@ -691,6 +691,8 @@ class Setlist:
     profiles: tuple[str, ...] = ()
     created: str = ""
     library: str = ""
+    #: The strictest listener profile's level cap (dB), honoured live by the master volume.
+    max_volume_db: float | None = None
 
     def __post_init__(self) -> None:
         if not self.entries:

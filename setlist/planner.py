@@ -943,6 +943,7 @@ def _setlist(ctx: _Context, final: _State, listeners: Listeners) -> Setlist:
         seed=o.seed,
         loudness_target=o.loudness_target,
         profiles=listeners.names,
+        max_volume_db=listeners.max_volume_db,
     )
     notes = list(_underserved(listeners, [pl.track for pl in path]))
     return replace(draft, metrics=measure(draft), notes=tuple(notes))

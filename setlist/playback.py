@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 import os
 import signal
 import sys
@@ -126,13 +127,20 @@ def unreadable_files(timeline: Timeline, backend: str = "vlc") -> list[str]:
     return bad
 
 
-def _resume(request: PlayRequest) -> tuple[Path, Any, list[dict[str, Any]]]:
-    from setlist.sessionlog import read_log, resume_point
+def _resume(
+    request: PlayRequest, warnings: list[str]
+) -> tuple[Path, Any, list[dict[str, Any]], int | None]:
+    """The setlist, resume point and events of a log; a damaged log's problems become
+    warnings, and the index of its first damage comes back so the plan choice can say
+    what it may be missing."""
+    from setlist.sessionlog import read_log_checked, resume_point
 
     assert request.resume is not None
     if not request.resume.is_file():
         raise PlaybackError(f"{display_path(request.resume)}: no such session log")
-    events = read_log(request.resume)
+    reading = read_log_checked(request.resume)
+    events = list(reading.events)
+    warnings.extend(f"damaged session log: {p}" for p in reading.problems)
     point = resume_point(events)
     logged = Path(point.setlist)
     if request.playlist is None:
@@ -145,7 +153,7 @@ def _resume(request: PlayRequest) -> tuple[Path, Any, list[dict[str, Any]]]:
                 f"not of {display_path(playlist)}",
                 hint="give the same setlist, or leave PLAYLIST out to use the logged one",
             )
-    return playlist, point, events
+    return playlist, point, events, reading.damaged_from
 
 
 def _resume_start(
@@ -183,19 +191,60 @@ def _resume_start(
     return timeline, t, None
 
 
+#: A logged plan's cue may sit this far (dB) above the setlist's level for its track
+#: before the plan is refused as edited (re-plans and gain matching move gains a little).
+LOGGED_SLACK_DB = 6.0
+
+
+def _louder_by(timeline: Timeline, setlist: Setlist) -> list[float]:
+    """dB by which each logged cue is louder than the setlist's own (checked) level for
+    its track; a new track (a re-plan) is measured against the loudest planned one."""
+    planned = Timeline.from_setlist(setlist)
+    by_track = {c.track.id: c.gain for c in planned.cues}
+    top = max(by_track.values(), default=1.0)
+    out: list[float] = []
+    for c in timeline.cues:
+        ref = by_track.get(c.track.id, top)
+        if not math.isfinite(c.gain):
+            out.append(math.inf)
+        elif c.gain > 0 and ref > 0:
+            out.append(20 * math.log10(c.gain / ref))
+    return out
+
+
 def _logged_plan(
-    events: list[dict[str, Any]], setlist: Setlist, warnings: list[str]
+    events: list[dict[str, Any]],
+    setlist: Setlist,
+    warnings: list[str],
+    damaged_from: int | None = None,
 ) -> tuple[Timeline, list[float] | None] | None:
     """The plan a crashed session was last playing (after re-plans, skips, replacements)
-    and its phase schedule, or None when it played the setlist's own plan."""
-    from setlist.sessionlog import latest_plan
+    and its phase schedule, or None when it played the setlist's own plan. A log damaged
+    after the plan it offers may have lost a newer one: that is said, never silent."""
+    from setlist.sessionlog import latest_plan_index
 
-    event = latest_plan(events)
-    if event is None:
+    index = latest_plan_index(events)
+    if damaged_from is not None and (index is None or index < damaged_from):
+        which = (
+            "the setlist's own plan"
+            if index is None
+            else f"the plan logged at {format_clock(float(events[index].get('session') or 0))}"
+        )
+        warnings.append(
+            f"the session log is damaged after {which}: a newer edited plan may be lost; "
+            f"resuming {which} (check the log with 'setlist log show')"
+        )
+    if index is None:
         return None
+    event = events[index]
     tracks = {e.track.id: e.track for e in setlist.entries}
     try:
         timeline = Timeline.from_data(event["timeline"], tracks)
+        loudest = max(_louder_by(timeline, setlist), default=0.0)
+        if not math.isfinite(loudest):  # an edited log's level never reaches the room
+            raise ValueError("a cue's gain is not a finite number")
+        if loudest > LOGGED_SLACK_DB:
+            raise ValueError(f"a cue is {loudest:.1f} dB louder than the setlist allows")
     except ValueError as exc:
         warnings.append(
             f"the edited plan in the log cannot be read ({exc}): resuming the setlist's plan"
@@ -290,8 +339,10 @@ def prepare(request: PlayRequest) -> Prepared:
 
     point: Any = None
     events: list[dict[str, Any]] | None = None
+    warnings: list[str] = []
+    damaged_from: int | None = None
     if request.resume is not None:
-        playlist, point, events = _resume(request)
+        playlist, point, events, damaged_from = _resume(request, warnings)
     elif request.playlist is None:
         raise PlaybackError("give the setlist to play (NAME.setlist.yaml), or --resume LOG")
     else:
@@ -301,15 +352,14 @@ def prepare(request: PlayRequest) -> Prepared:
             f"{display_path(playlist)}: no such setlist",
             hint="'setlist build' writes NAME.setlist.yaml into playlists/",
         )
-    setlist = load_setlist(playlist)
+    setlist = load_setlist(playlist, warnings)  # hand-edited levels: corrected, each said
     timeline = Timeline.from_setlist(setlist, shape=request.shape)
-    warnings: list[str] = []
     start_at = request.start_at or 0.0
     prepared = Prepared(playlist, setlist, timeline, start_at, warnings=warnings)
     delta = 0.0
     phase_ends: list[float] | None = None
     if point is not None:
-        plan = _logged_plan(events or [], setlist, warnings)
+        plan = _logged_plan(events or [], setlist, warnings, damaged_from)
         if plan is not None:
             timeline, phase_ends = plan
         built = timeline
@@ -510,6 +560,7 @@ def _run(
 ) -> PlayResult:
     from setlist.channel import ControlChannel, control_file_for
     from setlist.conductor import Conductor
+    from setlist.levels import setlist_master_limit
     from setlist.sessionlog import SessionLog
 
     setlist, timeline = prepared.setlist, prepared.timeline
@@ -546,15 +597,23 @@ def _run(
             start_at=prepared.start_at,
             master_db=prepared.master_db,
             metadata=header,
+            master_limit=setlist_master_limit(setlist),
         )
         notices = getattr(player, "notices", None)
-        if callable(notices):
+        diagnostics = getattr(player, "diagnostics", None)
+        if callable(notices) or callable(diagnostics):
             # Backend news that is no voice's fault (a device without volume control, a
             # long rate limit): into the log, and on the status line as a message.
-            def relay(status: Any, drain: Callable[[], list[str]] = notices) -> None:
-                for text in drain():
+            # libVLC's and ALSA's own diagnostics go to the log only, never the screen.
+            loud = notices if callable(notices) else None
+            quiet = diagnostics if callable(diagnostics) else None
+
+            def relay(status: Any) -> None:
+                for text in loud() if loud is not None else ():
                     log.write("notice", session=status.session_time, text=text)
                     conductor.note(text)
+                for text in quiet() if quiet is not None else ():
+                    log.write("diagnostic", session=status.session_time, text=text)
 
             conductor.on_tick = relay
         start = format_clock(prepared.start_at)
@@ -595,6 +654,14 @@ def _run(
             player.close()
         if log is not None:
             log.close()
+            if log.pending:  # the disk never came back: the events go to the terminal
+                say(
+                    f"warning: {log.failing}: {log.pending} events never reached it; "
+                    "they follow, one JSON line each, for the notes",
+                    err,
+                )
+                for line in log.unwritten():
+                    say(line, err)
     reason = status.message or "ended"
     say(
         f"session ended at {format_clock(status.session_time)} "

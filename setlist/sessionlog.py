@@ -1,10 +1,15 @@
 """The session log: one JSON object per line, on disk before the next note plays.
 
 A session log is clinical data and the only record of what the room heard, so each event
-is written with a single `write` on an `O_APPEND` descriptor and then `fsync`ed: a crash
-or a power cut loses at most the line being written, never an earlier one, and a torn
-last line is skipped when the log is read back. The file is private to its owner (0600)
-and holds no client names unless the caller puts them in.
+is written ahead: one complete JSON line, numbered (`seq`), in a single `write` on an
+`O_APPEND` descriptor, then `fsync`ed. A write that fails or comes up short (a full
+disk, a folder gone read-only) is truncated back to the last complete line, so the file
+never holds a torn line followed by more; the event stays queued in memory, in order,
+and goes out with the next write once space returns. Meanwhile `failing` says why, so
+the live view and the channel can warn, and the music never waits for the disk. The
+reader reports what a damaged log lacks (`read_log_checked`): torn lines and gaps in
+the numbering. The file is private to its owner (0600) and holds no client names
+unless the caller puts them in.
 
 Every event carries `t` (local wall-clock time, ISO 8601 with offset), `session` (session
 seconds) and `kind`; the conductor writes a cheap `position` heartbeat every few seconds,
@@ -15,9 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import json
 import math
 import os
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +47,12 @@ KINDS = (
     "replan",
     "plan",  # the whole edited plan after a re-plan, skip or replacement, for resume
     "session-end",
+    "diagnostic",  # libVLC / ALSA messages, kept off the therapist's screen
 )
+
+#: Events held in memory while the log cannot be written; past this, heartbeats and
+#: diagnostics are dropped first (the numbering shows the gap), every other event kept.
+MAX_PENDING = 20_000
 
 #: Log files are readable and writable by their owner only.
 MODE = 0o600
@@ -83,6 +95,11 @@ class SessionLog:
         self.appended = appended
         self.session = 0.0  # last session time written, for events that don't say
         self._wall = wall
+        self.seq = 0  # number of the next event
+        self._pending: deque[tuple[str, bytes]] = deque()  # (kind, line) not yet on disk
+        self._good = os.fstat(fd).st_size  # end of the last complete line on disk
+        self.failing = ""  # why the log cannot be written just now ("" when fine)
+        self.dropped = 0  # routine events dropped while the queue was full
 
     @classmethod
     def create(
@@ -112,8 +129,14 @@ class SessionLog:
             session = header.get("start_at", 0.0)
             fields = {k: v for k, v in header.items() if k not in ("t", "session", "kind")}
             log.write("session-start", session=float(session), **fields)  # type: ignore[arg-type]
+            if log.failing:  # a session does not start on a disk that cannot take its log
+                raise SessionLogError(log.failing)
         except BaseException:
+            failed = bool(log.failing)
             log.close()
+            if failed:
+                with contextlib.suppress(OSError):
+                    path.unlink()
             raise
         return log
 
@@ -133,11 +156,15 @@ class SessionLog:
             if size:
                 last = os.pread(fd, 1, size - 1)
                 if last != b"\n":
-                    log._put(b"\n")  # the torn fragment stays on a line of its own
+                    log._good = size
+                    log.put_raw(b"\n")  # the torn fragment stays on a line of its own
+            log._good = os.fstat(fd).st_size
             events = read_log(path)
             if events:
                 with contextlib.suppress(TypeError, ValueError):
                     log.session = float(events[-1].get("session") or 0.0)
+                seqs = [e["seq"] for e in events if type(e.get("seq")) is int]
+                log.seq = max(seqs) + 1 if seqs else 0
         except OSError as exc:
             log.close()
             raise SessionLogError(f"{path}: cannot continue the session log ({exc})") from None
@@ -147,8 +174,19 @@ class SessionLog:
     def closed(self) -> bool:
         return self._fd is None
 
+    @property
+    def pending(self) -> int:
+        """Events waiting in memory for the disk."""
+        return len(self._pending)
+
     def write(self, kind: str, *, session: float | None = None, **fields: object) -> dict[str, Any]:
-        """Append one event and fsync it; returns the event as written."""
+        """Append one event (after any still queued) and fsync it; returns the event.
+
+        A failure to write does not raise: the event is queued, `failing` says why, and
+        the next `write` or `flush` tries again. Only a closed log raises.
+        """
+        if self._fd is None:
+            raise SessionLogError(f"{self.path}: the session log is closed")
         if session is None:
             session = self.session
         self.session = float(session)
@@ -156,31 +194,71 @@ class SessionLog:
             "t": self._wall().isoformat(timespec="milliseconds"),
             "session": round(float(session), 3),
             "kind": kind,
+            "seq": self.seq,
         }
+        self.seq += 1
         for key, value in fields.items():
             if key not in event:
                 event[key] = _clean(value)
         line = json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        self._put(line.encode("utf-8") + b"\n")
+        self._queue(kind, line.encode("utf-8") + b"\n")
+        self.flush()
         return event
 
-    def _put(self, data: bytes) -> None:
+    def _queue(self, kind: str, data: bytes) -> None:
+        self._pending.append((kind, data))
+        if len(self._pending) > MAX_PENDING:
+            for i, (k, _) in enumerate(self._pending):
+                if k in ("position", "diagnostic"):
+                    del self._pending[i]
+                    self.dropped += 1
+                    return
+
+    def flush(self) -> bool:
+        """Write every queued event, in order; True when none is left waiting."""
+        while self._pending and self._fd is not None:
+            if not self._put(self._pending[0][1]):
+                return False
+            self._pending.popleft()
+        if self.failing and not self._pending:
+            self.failing = ""
+        return not self._pending
+
+    def _put(self, data: bytes) -> bool:
+        """One whole line in one `write`, or nothing: a failed or short write is cut back
+        to the last complete line, so no torn line ever has another after it."""
+        assert self._fd is not None
+        why = ""
+        try:
+            n = os.write(self._fd, data)
+            if n == len(data):
+                os.fsync(self._fd)
+                self._good += n
+                return True
+            why = "a short write (the disk is full)"
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                why = "the disk is full"
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, self._good)
+        self.failing = f"{self.path}: cannot write the session log ({why})"
+        return False
+
+    def unwritten(self) -> list[str]:
+        """The queued lines the disk never took (shown at the end, so nothing is lost)."""
+        return [data.decode("utf-8").rstrip("\n") for _, data in self._pending]
+
+    def put_raw(self, data: bytes) -> None:
+        """Write bytes as they are (tests and repairs); raises on failure."""
         if self._fd is None:
             raise SessionLogError(f"{self.path}: the session log is closed")
-        try:
-            view = memoryview(data)
-            while view:  # one write() normally; a short write (full disk) is finished
-                n = os.write(self._fd, view)
-                view = view[n:]
-            os.fsync(self._fd)
-        except OSError as exc:
-            raise SessionLogError(
-                f"{self.path}: cannot write the session log ({exc.strerror or exc})",
-                hint="is the disk full or removed? the music goes on; notes may be missing",
-            ) from None
+        if not self._put(data):
+            raise SessionLogError(self.failing)
 
     def close(self) -> None:
         if self._fd is not None:
+            self.flush()  # a last chance for what the disk refused
             fd, self._fd = self._fd, None
             with contextlib.suppress(OSError):
                 os.fsync(fd)
@@ -211,26 +289,62 @@ def read_log(path: Path | str) -> list[dict[str, Any]]:
 
     A line that is not a JSON object with a `kind` is skipped: the torn end of a write cut
     short by a crash or a power cut (a resumed session's log carries it mid-file). A file
-    with no event at all is not a session log and raises.
+    with no event at all is not a session log and raises. `read_log_checked` also says
+    what was skipped or is missing.
     """
+    return list(read_log_checked(path).events)
+
+
+@dataclass(frozen=True, slots=True)
+class LogReading:
+    """A log's events and, one line each, what makes it damaged or incomplete."""
+
+    events: tuple[dict[str, Any], ...]
+    problems: tuple[str, ...] = ()
+    #: Index into `events` of the first event after the first damage (None if whole).
+    damaged_from: int | None = None
+
+
+def read_log_checked(path: Path | str) -> LogReading:
+    """The events, plus every torn or unreadable line and every gap in the numbering."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise SessionLogError(f"{path}: cannot read the session log ({exc.strerror})") from None
     events: list[dict[str, Any]] = []
-    for raw in data.split(b"\n"):
+    problems: list[str] = []
+    damaged: int | None = None
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
-        try:
+        event: object = None
+        with contextlib.suppress(UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             event = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            continue
         if isinstance(event, dict) and isinstance(event.get("kind"), str):
             events.append(event)
+            continue
+        last = number == len(lines)  # no newline after it: the write never finished
+        cut = "cut off (the last write never finished)" if last else "torn or unreadable"
+        problems.append(f"{path}: line {number} is {cut}: {len(raw)} bytes skipped")
+        damaged = len(events) if damaged is None else damaged
     if not events and data.strip():
         raise SessionLogError(f"{path}: not a session log (no events in it)")
-    return events
+    expected: int | None = None
+    for i, e in enumerate(events):
+        seq = e.get("seq")
+        if type(seq) is not int:
+            continue
+        if expected is not None and seq > expected:
+            missing = f"event {expected}" if seq == expected + 1 else f"events {expected}-{seq - 1}"
+            problems.append(
+                f"{path}: {missing} missing before {_hms(_num(e.get('session')))} "
+                "(lost while the log could not be written)"
+            )
+            damaged = i if damaged is None else min(damaged, i)
+        expected = seq + 1
+    return LogReading(tuple(events), tuple(problems), damaged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +440,15 @@ def resume_point(events: Sequence[Mapping[str, Any]]) -> ResumePoint:
         ended=ended,
         reason=reason,
     )
+
+
+def latest_plan_index(events: Sequence[Mapping[str, Any]]) -> int | None:
+    """Where the newest edited plan sits in `events` (None when there is none)."""
+    for i in range(len(events) - 1, -1, -1):
+        e = events[i]
+        if e.get("kind") == "plan" and isinstance(e.get("timeline"), Mapping):
+            return i
+    return None
 
 
 def latest_plan(events: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from setlist.joins import ramp_db
+from setlist.levels import safe_entries
 from setlist.models import Setlist, SetlistEntry, Track
 
 FloatArray = npt.NDArray[np.float64]
@@ -211,7 +212,7 @@ class Timeline:
         shape: FadeShape = FadeShape.EQUAL_POWER,
         first_key: int = 0,
     ) -> Timeline:
-        cues = cues_from_entries(setlist.entries, shape=shape, first_key=first_key)
+        cues = cues_from_entries(safe_entries(setlist), shape=shape, first_key=first_key)
         return cls(cues=cues, phase_order=tuple(p.name for p in setlist.arc.phases))
 
     # -- questions ---------------------------------------------------------------------

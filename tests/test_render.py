@@ -28,7 +28,7 @@ from setlist.models import (
     Track,
 )
 from setlist.players import render as render_module
-from setlist.players.render import KNEE, check_sources, render, soft_clip
+from setlist.players.render import CEILING, KNEE, check_sources, render, soft_clip
 from setlist.testing import make_track
 from setlist.timeline import Cue, FadeShape, Timeline
 from tests.audiofiles import tone, write_audio
@@ -237,7 +237,7 @@ def test_overs_are_softened_and_reported(tmp_path: Path, files: dict[str, Path])
     got = read_output(out)
     assert report.peak_db == pytest.approx(20 * math.log10(1.2), abs=0.01)
     assert report.limited > 0
-    assert np.max(np.abs(got)) <= 1.0
+    assert np.max(np.abs(got)) <= CEILING  # never past the plan's -1 dBFS ceiling
     assert np.max(np.abs(got)) > KNEE  # softened, not squashed to the knee
 
 
@@ -248,7 +248,7 @@ def test_soft_clip_leaves_everything_below_the_knee_alone() -> None:
     below = np.abs(x) <= KNEE
     assert n == int(np.count_nonzero(~below))
     assert np.array_equal(y[below], x[below])
-    assert np.all(np.abs(y) < 1.0)
+    assert np.all(np.abs(y) < CEILING)
     assert np.all(np.diff(y) >= 0)  # still monotonic: no folding back
 
 

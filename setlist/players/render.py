@@ -22,8 +22,10 @@ report says where the gaps are.
 
 The output is written to a temporary file beside the target and renamed into place, so a
 failed or interrupted render never leaves a truncated file that looks finished. A soft
-clipper above -1 dBFS catches overs (tracks normalised up by a few dB can sum past full
-scale in a crossfade); the report gives the peak before it and how many samples it shaped.
+clipper above -2 dBFS catches overs (tracks normalised up by a few dB can sum past full
+scale in a crossfade) and never lets a sample past the plan's -1 dBFS ceiling, whatever
+gains a setlist file holds; the report gives the peak before it and how many samples it
+shaped.
 """
 
 from __future__ import annotations
@@ -60,8 +62,10 @@ FORMATS = {".flac": "flac", ".wav": "wav", ".ogg": "ogg"}
 #: Seconds of output mixed per block: large enough that per-block overheads vanish,
 #: small enough that a block (plus its gain curves) is a few MB.
 BLOCK_SECONDS = 6.0
-#: Above this amplitude (-1 dBFS) the soft clipper bends the signal towards full scale.
-KNEE = 10.0 ** (-1.0 / 20.0)
+#: No rendered sample goes above this amplitude: the plan's -1 dBFS ceiling.
+CEILING = 10.0 ** (-1.0 / 20.0)
+#: Above this amplitude (-2 dBFS) the soft clipper bends the signal towards the ceiling.
+KNEE = 10.0 ** (-2.0 / 20.0)
 #: Seek this far before a cue's first sample: formats land on a frame boundary before
 #: the target, and the margin keeps the resampler's filter primed at the cut.
 _SEEK_MARGIN = 0.5
@@ -475,7 +479,7 @@ class _Mixer:
                     if len(block):
                         top = max(float(block.max()), -float(block.min()))
                         self.peak = max(self.peak, top)
-                        if top > KNEE:
+                        if not top <= KNEE:  # NaN too
                             self.limited += soft_clip(block)
                     self._inner.write(block)
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller
@@ -658,16 +662,18 @@ def _umask() -> int:
 
 
 def soft_clip(x: F32) -> int:
-    """Bend samples above `KNEE` smoothly towards full scale, in place; returns how many.
+    """Bend samples above `KNEE` smoothly towards `CEILING`, in place; returns how many.
 
     Below the knee nothing changes (slope 1 at the knee, so no kink); above it the curve
-    is a tanh approaching 1.0, so overs become gentle saturation instead of hard clips.
+    is a tanh approaching the ceiling, so overs become gentle saturation instead of hard
+    clips, and nothing (not even `inf`; NaN becomes silence) passes the ceiling.
     """
+    np.nan_to_num(x, copy=False, nan=0.0, posinf=CEILING, neginf=-CEILING)
     over = np.abs(x) > KNEE
     count = int(np.count_nonzero(over))
     if count:
         v = x[over]
-        room = 1.0 - KNEE
+        room = CEILING - 2.0 / 32768 - KNEE  # 16-bit rounding must not land on it
         x[over] = np.sign(v) * (KNEE + room * np.tanh((np.abs(v) - KNEE) / room))
     return count
 

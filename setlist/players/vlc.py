@@ -30,10 +30,11 @@ session clock: what the room would have heard, for tests and the end-to-end proo
 from __future__ import annotations
 
 import ctypes
+import math
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,11 +107,134 @@ class OutputDevice:
     description: str
 
 
+# -- diagnostics: libVLC's and ALSA's messages go to the session log, never the screen --
+
+#: At most this many diagnostics are kept per DIAG_WINDOW seconds (ALSA repeats the same
+#: dozen lines at every output open); the rest are counted, and the count is kept.
+DIAG_BURST = 20
+DIAG_WINDOW = 60.0
+#: libVLC log levels: only warnings and errors are worth a line in the notes.
+_VLC_WARNING = 3
+
+
+class Diagnostics:
+    """Messages libVLC and alsa-lib would print on stderr (over the live view), caught by
+    their own log hooks and held, rate-limited, for the session log (`drain`).
+
+    The hooks run on libVLC's and ALSA's threads, so they only format and append under a
+    lock; nothing here calls back into libVLC.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._held: list[str] = []
+        self._clock = clock
+        self._window = -math.inf
+        self._count = 0
+        self.suppressed = 0
+
+    def add(self, source: str, text: str) -> None:
+        text = " ".join(text.split())[:300]
+        if not text:
+            return
+        with self._lock:
+            now = self._clock()
+            if now - self._window >= DIAG_WINDOW:
+                if self.suppressed:
+                    self._held.append(f"{self.suppressed} more diagnostics not kept")
+                    self.suppressed = 0
+                self._window, self._count = now, 0
+            if self._count >= DIAG_BURST or (self._held and self._held[-1] == f"{source}: {text}"):
+                self.suppressed += 1
+                return
+            self._count += 1
+            self._held.append(f"{source}: {text}")
+
+    def drain(self) -> list[str]:
+        with self._lock:
+            out, self._held = self._held, []
+            return out
+
+
+#: One process-wide collector: alsa-lib's error handler is global to the process.
+DIAGNOSTICS = Diagnostics()
+_HOOKS: list[object] = []  # ctypes callbacks must outlive every call into them
+
+
+def _libc() -> Any:
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    libc.vsnprintf.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p]
+    libc.vsnprintf.restype = ctypes.c_int
+    return libc
+
+
+def _hook_vlc_log(vlc: Any, inst: Any) -> None:
+    """Route libVLC's log through `Instance.log_set`: a ctypes callback that formats each
+    message with the C library's `vsnprintf` (libVLC hands over a va_list)."""
+    import ctypes
+
+    libc = _libc()
+    buf = ctypes.create_string_buffer(1024)
+
+    @vlc.CallbackDecorators.LogCb  # type: ignore[misc]
+    def on_log(_data: object, level: int, _ctx: object, fmt: bytes, args: object) -> None:
+        if level < _VLC_WARNING:
+            return
+        try:
+            n = libc.vsnprintf(buf, len(buf), fmt, args)
+            text = buf.value.decode("utf-8", "replace") if n >= 0 else str(fmt)
+        except Exception:  # noqa: BLE001 - never raise into libVLC's thread
+            return
+        DIAGNOSTICS.add("libVLC", text)
+
+    _HOOKS.append(on_log)
+    inst.log_set(on_log, None)
+
+
+def _hook_alsa() -> None:
+    """Give alsa-lib an error handler (`snd_lib_error_set_handler`) so its "ALSA lib ..."
+    lines are kept for the log instead of printed. The handler is variadic in C; the fixed
+    arguments (file, line, function, error, format) say enough without the values."""
+    if any(getattr(h, "_alsa", False) for h in _HOOKS):
+        return
+    import ctypes
+
+    try:
+        asound = ctypes.CDLL("libasound.so.2")
+    except OSError:
+        return  # no ALSA on this system: nothing will print
+    handler_t = ctypes.CFUNCTYPE(
+        None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+    )
+    asound.snd_strerror.restype = ctypes.c_char_p
+    asound.snd_strerror.argtypes = [ctypes.c_int]
+
+    def on_error(file: bytes, line: int, func: bytes, err: int, fmt: bytes) -> None:
+        try:
+            where = f"{(file or b'?').decode(errors='replace')}:{line}"
+            what = (fmt or b"").decode(errors="replace")
+            why = asound.snd_strerror(err).decode(errors="replace") if err else ""
+            name = (func or b"").decode(errors="replace")
+            DIAGNOSTICS.add("ALSA", f"{where} ({name}) {what}" + (f": {why}" if why else ""))
+        except Exception:  # noqa: BLE001 - never raise into ALSA
+            return
+
+    hook = handler_t(on_error)
+    hook._alsa = True  # type: ignore[attr-defined]
+    _HOOKS.append(hook)
+    asound.snd_lib_error_set_handler(hook)
+
+
 def _instance(vlc: Any, aout: str | None) -> Any:
     opts = [*BASE_OPTIONS]
     if aout is not None:
         opts.append(f"--aout={aout}")
+    _hook_alsa()  # before any output module can open ALSA
     inst = vlc.Instance(opts)
+    if inst is not None:
+        _hook_vlc_log(vlc, inst)
     if inst is None:
         raise PlaybackError(
             f"libVLC could not start with audio output {aout or 'default'!r}",
@@ -466,6 +590,10 @@ class VlcPlayer:
             return None
         ms = self._players[voice.slot].get_time()
         return ms / 1000.0 if ms is not None and ms >= 0 else None
+
+    def diagnostics(self) -> list[str]:
+        """libVLC's and ALSA's messages since the last call, for the session log only."""
+        return DIAGNOSTICS.drain()
 
     def faults(self) -> list[Fault]:
         self._pump()
