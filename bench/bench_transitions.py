@@ -11,6 +11,7 @@ crossfade centre, plus the longest near-silence inside the session. Targets: wor
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-import realmusic  # noqa: E402
+import realmusic
 
 BIN = Path(sys.executable).parent / "setlist"
 
@@ -56,7 +57,7 @@ def measure(name: str, db: Path, args: argparse.Namespace, tmp: Path) -> dict[st
     loud = realmusic.ebur128(wav)
     entries = data["entries"]
     joins = []
-    for prev, e in zip(entries, entries[1:], strict=False):
+    for prev, e in itertools.pairwise(entries):
         centre = float(e["start"]) + float(e["fade_in"]) / 2
         before, after = loud.s_at(centre - 10), loud.s_at(centre + 10)
         joins.append(
