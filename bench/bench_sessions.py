@@ -42,7 +42,10 @@ def judge(arc: str, db: Path, seed: int, tmp: Path) -> dict[str, object]:
     cmd += ["--dir", str(tmp), "--out", arc, "--format", "setlist"]
     r = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if r.returncode != 0:
-        return {"arc": arc, "error": (r.stderr.strip().splitlines() or ["?"])[-1]}
+        return {
+            "arc": arc,
+            "error": " ".join(x.strip() for x in r.stderr.strip().splitlines()) or "?",
+        }
     s = load_setlist(tmp / f"{arc}.setlist.yaml")
     over, over_at = -1.0, ""
     for e in s.entries:

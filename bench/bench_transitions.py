@@ -47,12 +47,18 @@ def measure(name: str, db: Path, args: argparse.Namespace, tmp: Path) -> dict[st
         build += ["--minutes", str(args.minutes)]
     r = run(*build)
     if r.returncode != 0:
-        return {"library": name, "error": (r.stderr.strip().splitlines() or ["?"])[-1]}
+        return {
+            "library": name,
+            "error": " ".join(x.strip() for x in r.stderr.strip().splitlines()) or "?",
+        }
     path = tmp / f"{name}.setlist.yaml"
     wav = tmp / f"{name}.wav"
     r = run("render", str(path), "-o", str(wav))
     if r.returncode != 0:
-        return {"library": name, "error": (r.stderr.strip().splitlines() or ["?"])[-1]}
+        return {
+            "library": name,
+            "error": " ".join(x.strip() for x in r.stderr.strip().splitlines()) or "?",
+        }
     data = yaml.safe_load(path.read_text())
     loud = realmusic.ebur128(wav)
     entries = data["entries"]
