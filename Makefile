@@ -1,6 +1,6 @@
 # Two set-up commands, both idempotent: `make demo` and `make test`.
 # Each creates .venv, installs setlist with its Python dependencies and, where it can
-# (root with apt), the system libVLC packages live playback needs.
+# (root with apt), the system libVLC packages live playback needs and ffmpeg (benchmarks only).
 
 PYTHON ?= python3
 VENV   := .venv

@@ -1,11 +1,12 @@
 #!/bin/sh
 # System packages setlist needs beyond PyPI: libVLC for live playback (and python3-venv
-# where the interpreter lacks venv). Installs them when run as root with apt; otherwise
+# where the interpreter lacks venv), and ffmpeg for the benchmarks only (bench/ measures
+# real music with its ebur128 filter as an outside reference; setlist never runs it). Installs them when run as root with apt; otherwise
 # prints the one line that would. Quiet and quick when everything is already there.
 set -eu
 
 PYTHON=${PYTHON:-python3}
-PKGS="libvlc5 vlc-plugin-base"
+PKGS="libvlc5 vlc-plugin-base ffmpeg"
 missing=""
 
 if command -v dpkg-query >/dev/null 2>&1; then
