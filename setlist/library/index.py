@@ -210,6 +210,7 @@ def _edges_from_row(r: sqlite3.Row) -> Edges | None:
     except ValueError:  # a damaged row: plan without edges rather than fail
         return None
 
+
 #: Columns a scan writes for a local file (beyond identity and bookkeeping).
 TAG_COLUMNS = (
     "format",
