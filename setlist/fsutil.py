@@ -85,12 +85,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None
         if isinstance(exc, OSError) and not isinstance(exc, OutputError):
             raise output_error(path, exc, len(data)) from None
         raise
-    with contextlib.suppress(OSError):
-        dirfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dirfd)
-        finally:
-            os.close(dirfd)
+    fsync_dir(path.parent)
 
 
 def write_together(items: Sequence[tuple[Path, bytes]], mode: int | None = None) -> None:
@@ -143,12 +138,18 @@ def write_together(items: Sequence[tuple[Path, bytes]], mode: int | None = None)
             raise output_error(current, exc, need) from None
         raise
     shutil.rmtree(staging, ignore_errors=True)
+    fsync_dir(folder)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a new or renamed file's directory entry durable too (else a power cut can
+    lose it); best effort, since not every file system lets a folder be fsync'd."""
     with contextlib.suppress(OSError):
-        dirfd = os.open(folder, os.O_RDONLY)
+        fd = os.open(folder, os.O_RDONLY)
         try:
-            os.fsync(dirfd)
+            os.fsync(fd)
         finally:
-            os.close(dirfd)
+            os.close(fd)
 
 
 def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:

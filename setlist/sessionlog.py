@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from setlist.errors import SessionLogError
+from setlist.fsutil import fsync_dir
 
 #: Event kinds the conductor and the play service write.
 KINDS = (
@@ -125,7 +126,7 @@ class SessionLog:
         log = cls(fd, path, appended=False, wall=wall)
         try:
             os.fchmod(fd, MODE)  # whatever the umask allowed, clinical data stays private
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
             session = header.get("start_at", 0.0)
             fields = {k: v for k, v in header.items() if k not in ("t", "session", "kind")}
             log.write("session-start", session=float(session), **fields)  # type: ignore[arg-type]
@@ -269,16 +270,6 @@ class SessionLog:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a new file's directory entry durable too (else a power cut can lose it)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # -- reading ------------------------------------------------------------------------------

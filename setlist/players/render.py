@@ -52,6 +52,7 @@ import numpy as np
 import numpy.typing as npt
 
 from setlist.errors import AnalysisError, LibraryError, PlaybackError
+from setlist.fsutil import fsync_dir
 from setlist.library.decode import GAP_TOLERANCE, TRUNCATION_TOLERANCE, error_reason, probe
 from setlist.library.index import uri_to_path
 from setlist.players.base import Fault
@@ -781,7 +782,7 @@ def render(
         tmp.chmod(0o666 & ~_umask())
         _fsync(tmp)
         tmp.replace(out)
-        _fsync_dir(out.parent)
+        fsync_dir(out.parent)
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -908,11 +909,6 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        _fsync(folder)
 
 
 __all__ = [
